@@ -1,0 +1,3 @@
+from bastion.cli import main
+
+raise SystemExit(main())

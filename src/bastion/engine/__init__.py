@@ -1,0 +1,1 @@
+"""The managed engine: OpenSearch resolved from Maven Central and run as child processes."""

@@ -1,0 +1,81 @@
+"""Forwarding a request to the engine and its response back to the client.
+
+Hop-by-hop headers are dropped both ways, `X-Forwarded-For` gains the client's address,
+`X-Opaque-Id` and every other end-to-end header pass unchanged, and Elasticsearch's REST
+compatibility media types (`application/vnd.elasticsearch+json; compatible-with=8`) become the
+plain types OpenSearch accepts. Small responses are read whole; large or unsized ones stream.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from bastion.backend.client import EngineClient
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "expect",
+    }
+)
+STREAM_ABOVE = 1 << 20  # responses larger than this (or unsized) are streamed
+CHUNK = 64 << 10
+_COMPAT = re.compile(r"application/vnd\.elasticsearch\+([a-z-]+)[^,]*", re.IGNORECASE)
+
+
+def engine_media_type(value: str) -> str:
+    """`application/vnd.elasticsearch+json; compatible-with=8` → `application/json`."""
+    return _COMPAT.sub(r"application/\1", value) if "vnd.elasticsearch" in value else value
+
+
+def engine_headers(request: web.Request) -> CIMultiDict[str]:
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in request.headers.items():
+        lower = name.lower()
+        if lower in HOP_BY_HOP:
+            continue
+        compat = lower in ("content-type", "accept")
+        headers.add(name, engine_media_type(value) if compat else value)
+    peer = request.remote or ""
+    previous = request.headers.get("X-Forwarded-For")
+    headers["X-Forwarded-For"] = f"{previous}, {peer}" if previous else peer
+    return headers
+
+
+async def forward(
+    request: web.Request, engine: EngineClient, body: bytes | None
+) -> web.StreamResponse:
+    """Send the request to the engine and relay its answer. Raises `EngineUnavailable`."""
+    upstream = await engine.request(request.method, request.raw_path, engine_headers(request), body)
+    async with upstream:
+        headers: CIMultiDict[str] = CIMultiDict(
+            (k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
+        )
+        size = upstream.content_length
+        if request.method == "HEAD" or (size is not None and size <= STREAM_ABOVE):
+            payload = await upstream.read()
+            response = web.Response(status=upstream.status, body=payload, headers=headers)
+            if request.method == "HEAD" and size is not None:
+                response.content_length = size
+            return response
+        stream = web.StreamResponse(status=upstream.status, headers=headers)
+        if size is not None:
+            stream.content_length = size
+        await stream.prepare(request)
+        async for chunk in upstream.content.iter_chunked(CHUNK):
+            await stream.write(chunk)
+        await stream.write_eof()
+        return stream

@@ -1,0 +1,200 @@
+"""`bastion start`: the supervisor process that runs the engine and the gateway workers.
+
+Order on start: engine (managed, or check the external one), then N worker processes on one
+port. Order on SIGINT/SIGTERM: workers drain and exit, then the engine stops. A worker or an
+engine node that dies is restarted; the others keep serving meanwhile (engine down → 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Callable
+
+import orjson
+
+from bastion.backend.client import EngineClient, EngineUnavailable
+from bastion.children import die_with_parent
+from bastion.config import settings as s
+from bastion.config.settings import Settings
+from bastion.engine.cluster import ManagedEngine
+from bastion.engine.install import EngineError, install
+from bastion.home import BastionHome
+
+log = logging.getLogger(__name__)
+
+WORKER_READY_TIMEOUT = 30.0
+WORKER_STOP_TIMEOUT = 25.0
+
+
+class StartError(Exception):
+    """Bastion cannot start; the message says why and what to do."""
+
+
+def _reserve_port(host: str, port: int) -> socket.socket:
+    """Bind (without listening) with SO_REUSEPORT: fixes port 0 to one number for every worker
+    and fails early, with a clear message, when the port is taken."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise StartError(
+            f"cannot listen on {host}:{port}: {error.strerror}; is another Bastion or "
+            "Elasticsearch running? Choose another port with --port or http.port"
+        ) from None
+    return sock
+
+
+class Worker:
+    def __init__(self, index: int, spec: bytes) -> None:
+        self.index = index
+        self._spec = spec
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bastion.transport.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            preexec_fn=die_with_parent,
+            start_new_session=True,  # Ctrl-C reaches the supervisor, which stops workers in order
+        )
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write(self._spec + b"\n")
+        await process.stdin.drain()
+        process.stdin.close()
+        self.process = process
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), WORKER_READY_TIMEOUT)
+        except TimeoutError:
+            line = b""
+        if line.strip() != b"ready":
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise StartError(f"gateway worker {self.index} failed to start (see the log above)")
+
+    async def stop(self) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), WORKER_STOP_TIMEOUT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+async def _check_external(urls: tuple[str, ...], settings: Settings) -> None:
+    client = EngineClient(urls, max_connections=2, timeout=10.0)
+    try:
+        info = await client.get_json("/")
+    except EngineUnavailable as error:
+        log.warning("the external engine is not reachable yet (%s); serving 503 until it is", error)
+        return
+    finally:
+        await client.close()
+    version = info.get("version", {}) if isinstance(info, dict) else {}
+    log.info(
+        "external engine: %s %s",
+        version.get("distribution", "elasticsearch"),
+        version.get("number"),
+    )
+
+
+async def run(
+    settings: Settings,
+    home: BastionHome,
+    progress: Callable[[int, int, str], None],
+    announce: Callable[[str], None],
+) -> None:
+    """Start everything, serve until SIGINT/SIGTERM, stop everything. Raises `StartError`."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    host, port = settings.get(s.HTTP_HOST), settings.get(s.HTTP_PORT)
+    reservation = _reserve_port(host, port)
+    port = reservation.getsockname()[1]
+    engine: ManagedEngine | None = None
+    workers: list[Worker] = []
+    try:
+        urls = settings.get(s.BACKEND_HOSTS)
+        if urls:
+            await _check_external(urls, settings)
+        else:
+            try:
+                version = settings.get(s.ENGINE_VERSION)
+                java_home = settings.get(s.ENGINE_JAVA_HOME)
+                engine_install = await asyncio.to_thread(install, version, progress, java_home)
+                engine = ManagedEngine(
+                    engine_install,
+                    home,
+                    nodes=settings.get(s.ENGINE_NODES),
+                    cluster_name=settings.get(s.CLUSTER_NAME),
+                    heap_min=settings.get(s.ENGINE_HEAP_MIN),
+                    heap_max=settings.get(s.ENGINE_HEAP_MAX),
+                    startup_timeout=settings.get(s.ENGINE_STARTUP_TIMEOUT),
+                )
+                announce(f"starting the engine (OpenSearch {version}, logs in {home.logs_dir})")
+                start = asyncio.create_task(engine.start())
+                stopped = asyncio.create_task(stop.wait())
+                await asyncio.wait({start, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if not start.done():
+                    start.cancel()
+                    return
+                stopped.cancel()
+                start.result()
+            except EngineError as error:
+                raise StartError(str(error)) from None
+            urls = engine.urls
+        spec = orjson.dumps(
+            {"settings": dict(settings.values), "engine_urls": list(urls), "port": port}
+        )
+        workers = [Worker(i, spec) for i in range(settings.get(s.WORKERS))]
+        for worker in workers:
+            await worker.start()
+        reservation.close()
+        announce(f"Bastion is serving http://{host}:{port} ({len(workers)} worker(s))")
+        await _supervise(workers, stop)
+    finally:
+        reservation.close()
+        await asyncio.gather(*(worker.stop() for worker in workers))
+        if engine is not None:
+            await engine.stop()
+        announce("Bastion stopped")
+
+
+async def _supervise(workers: list[Worker], stop: asyncio.Event) -> None:
+    """Restart a worker that dies, until asked to stop."""
+    while not stop.is_set():
+        waits = {asyncio.create_task(w.process.wait()): w for w in workers if w.process is not None}
+        stopped = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({*waits, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (*waits, stopped):
+            if task not in done:
+                task.cancel()
+        if stop.is_set():
+            return
+        for task in done:
+            worker = waits.get(task)
+            if worker is not None:
+                log.warning(
+                    "gateway worker %d exited (%s); restarting it", worker.index, task.result()
+                )
+                await asyncio.sleep(1.0)
+                with contextlib.suppress(StartError):
+                    await worker.start()

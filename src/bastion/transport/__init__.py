@@ -1,0 +1,1 @@
+"""The transport layer: the HTTP server of one gateway worker."""

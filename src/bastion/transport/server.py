@@ -1,0 +1,94 @@
+"""The HTTP server of one gateway worker process (aiohttp on uvloop).
+
+Several workers share one port with SO_REUSEPORT; the kernel spreads connections among them.
+See docs/architecture.md for why aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from bastion.backend.client import EngineClient
+from bastion.config import settings as s
+from bastion.config.settings import Settings
+from bastion.rest.info import ClusterInfo
+from bastion.rest.pipeline import RestPipeline
+
+SHUTDOWN_GRACE = 20.0  # seconds in-flight requests get to finish after SIGTERM
+
+
+async def _elastic_product(_: web.Request, response: web.StreamResponse) -> None:
+    # Official Elasticsearch clients refuse a server that does not send this header.
+    response.headers["X-Elastic-Product"] = "Elasticsearch"
+
+
+def build_app(settings: Settings, engine_urls: Sequence[str]) -> web.Application:
+    engine = EngineClient(
+        engine_urls,
+        max_connections=settings.get(s.BACKEND_MAX_CONNECTIONS),
+        timeout=settings.get(s.BACKEND_REQUEST_TIMEOUT),
+    )
+    info = ClusterInfo(
+        engine,
+        cluster_name=settings.get(s.CLUSTER_NAME),
+        node_name=settings.get(s.NODE_NAME),
+        version=settings.get(s.INFO_VERSION),
+    )
+    pipeline = RestPipeline(
+        engine,
+        info,
+        max_content_length=settings.get(s.HTTP_MAX_CONTENT_LENGTH),
+        read_timeout=settings.get(s.HTTP_READ_TIMEOUT),
+    )
+    # aiohttp enforces client_max_size while reading a body sent without Content-Length.
+    app = web.Application(client_max_size=settings.get(s.HTTP_MAX_CONTENT_LENGTH))
+    app.router.add_route("*", "/{tail:.*}", pipeline.handle)
+    app.on_response_prepare.append(_elastic_product)
+
+    async def close_engine(_: web.Application) -> None:
+        await engine.close()
+
+    app.on_cleanup.append(close_engine)
+    return app
+
+
+async def serve(settings: Settings, engine_urls: Sequence[str], port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then let in-flight requests finish."""
+    runner = web.AppRunner(
+        build_app(settings, engine_urls),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_GRACE,
+        keepalive_timeout=settings.get(s.HTTP_IDLE_TIMEOUT),
+        max_line_size=settings.get(s.HTTP_MAX_INITIAL_LINE_LENGTH),
+        max_field_size=settings.get(s.HTTP_MAX_HEADER_SIZE),
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.get(s.HTTP_HOST), port, reuse_port=True, backlog=1024)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    print("ready", flush=True)  # the supervisor waits for this line
+    await stop.wait()
+    await runner.cleanup()
+
+
+def run_worker(settings: Settings, engine_urls: Sequence[str], port: int) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio still works
+        pass
+    try:
+        asyncio.run(serve(settings, engine_urls, port))
+    except OSError as error:
+        print(f"bastion worker: cannot listen on port {port}: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
