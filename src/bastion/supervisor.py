@@ -38,10 +38,16 @@ class StartError(Exception):
 def _reserve_port(host: str, port: int) -> socket.socket:
     """Bind (without listening) with SO_REUSEPORT: fixes port 0 to one number for every worker
     and fails early, with a clear message, when the port is taken."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
+        if port:
+            # SO_REUSEPORT would let us share a port with another Bastion: refuse if one listens.
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                if probe.connect_ex((host, port)) == 0:
+                    raise OSError(98, "Address already in use")
     except OSError as error:
         sock.close()
         raise StartError(

@@ -74,9 +74,7 @@ class RestPipeline:
                 "the search engine behind Bastion is not reachable; retry shortly",
             )
 
-    async def _cluster_info(self, request: web.Request) -> web.Response:
+    async def _cluster_info(self, _: web.Request) -> web.Response:
         body = orjson.dumps(await self._info.body(), option=orjson.OPT_INDENT_2)
-        response = web.Response(body=body, content_type="application/json")
-        if request.method == "HEAD":
-            response.content_length = len(body)
-        return response
+        # aiohttp sends the headers (with Content-Length) but no body for HEAD.
+        return web.Response(body=body, content_type="application/json")

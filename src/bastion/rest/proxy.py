@@ -65,12 +65,10 @@ async def forward(
             (k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
         )
         size = upstream.content_length
-        if request.method == "HEAD" or (size is not None and size <= STREAM_ABOVE):
+        if size is not None and size <= STREAM_ABOVE and request.method != "HEAD":
             payload = await upstream.read()
-            response = web.Response(status=upstream.status, body=payload, headers=headers)
-            if request.method == "HEAD" and size is not None:
-                response.content_length = size
-            return response
+            return web.Response(status=upstream.status, body=payload, headers=headers)
+        # HEAD (which must keep the engine's Content-Length), large and unsized bodies.
         stream = web.StreamResponse(status=upstream.status, headers=headers)
         if size is not None:
             stream.content_length = size

@@ -25,6 +25,8 @@ SHUTDOWN_GRACE = 20.0  # seconds in-flight requests get to finish after SIGTERM
 async def _elastic_product(_: web.Request, response: web.StreamResponse) -> None:
     # Official Elasticsearch clients refuse a server that does not send this header.
     response.headers["X-Elastic-Product"] = "Elasticsearch"
+    # aiohttp would otherwise announce its own and Python's versions.
+    response.headers["Server"] = "bastion"
 
 
 def build_app(settings: Settings, engine_urls: Sequence[str]) -> web.Application:
