@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import http.client
 import os
 import queue
 import re
@@ -10,13 +13,58 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 START_TIMEOUT = 240.0  # the first run of a fresh machine also installs the engine
+ELASTIC_PASSWORD = "elastic-test-password"
+ELASTIC = ("elastic", ELASTIC_PASSWORD)
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def http_request(
+    url: str,
+    method: str,
+    path: str,
+    body: bytes | Iterator[bytes] | None = None,
+    headers: dict[str, str] | None = None,
+    auth: tuple[str, str] | None = ELASTIC,
+) -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP request (for edge cases the official client would not send)."""
+    parts = urlsplit(url)
+    sent = dict(headers or {})
+    if auth is not None:
+        sent.setdefault("Authorization", basic(*auth))
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
+    try:
+        connection.request(method, path, body=body, headers=sent)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+async def _set_elastic_password(engine_url: str) -> None:
+    from bastion.authc.native_users import NativeUsers
+    from bastion.authc.password_hashing import resolve_hasher
+    from bastion.backend.client import EngineClient
+    from bastion.store.security_index import SecurityIndex
+
+    client = EngineClient([engine_url], max_connections=2, timeout=60)
+    try:
+        users = NativeUsers(SecurityIndex(client))
+        password_hash = resolve_hasher("bcrypt4").hash(ELASTIC_PASSWORD)
+        await users.put_reserved("elastic", password_hash=password_hash, enabled=True, expect=True)
+    finally:
+        await client.close()
 
 
 def free_port() -> int:
@@ -47,15 +95,20 @@ class Process:
 
     def wait_for(self, pattern: str, timeout: float = START_TIMEOUT) -> re.Match[str]:
         compiled = re.compile(pattern)
-        while True:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             try:
-                line = self.lines.get(timeout=timeout)
+                line = self.lines.get(timeout=1.0)
             except queue.Empty:
-                raise AssertionError(
-                    f"no line matching {pattern!r} within {timeout}s:\n{''.join(self.output)}"
-                ) from None
+                if self.popen.poll() is not None and self.lines.empty():
+                    break  # exited: no more lines will come
+                continue
             if match := compiled.search(line):
                 return match
+        raise AssertionError(
+            f"no line matching {pattern!r} (exit code {self.popen.poll()}):\n"
+            + "".join(self.output)
+        )
 
     def stop(self, timeout: float = 40.0) -> int:
         if self.popen.poll() is None:
@@ -87,6 +140,8 @@ def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process = run_bastion("engine", "start", "--home", str(home))
     try:
         url = process.wait_for(r"engine-0: (http://\S+)").group(1)
+        # A known elastic password, so that gateways on this engine print none.
+        asyncio.run(_set_elastic_password(url))
         yield url
     finally:
         process.stop()
@@ -118,6 +173,9 @@ def start_gateway(engine_url: str, tmp_path: Path) -> Iterator[GatewayFactory]:
             str(port),
             "--backend",
             backend or engine_url,
+            # Every test client comes from 127.0.0.1; tests of the protection turn it back on.
+            "-E",
+            "bastion.security.authc.brute_force.enabled=false",
             *args,
         )
         gateway = Gateway(f"http://127.0.0.1:{port}", process, home)

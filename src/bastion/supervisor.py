@@ -17,6 +17,9 @@ from collections.abc import Callable
 
 import orjson
 
+from bastion.authc.bootstrap import bootstrap_elastic_password
+from bastion.authc.native_users import NativeUsers
+from bastion.authc.password_hashing import resolve_hasher
 from bastion.backend.client import EngineClient, EngineUnavailable
 from bastion.children import die_with_parent
 from bastion.config import settings as s
@@ -24,6 +27,7 @@ from bastion.config.settings import Settings
 from bastion.engine.cluster import ManagedEngine
 from bastion.engine.install import EngineError, install
 from bastion.home import BastionHome
+from bastion.store.security_index import SecurityIndex, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +124,36 @@ async def _check_external(urls: tuple[str, ...], settings: Settings) -> None:
     )
 
 
+async def _bootstrap_security(urls: tuple[str, ...], settings: Settings) -> str | None:
+    """Create the security index and the `elastic` password on first start."""
+    client = EngineClient(urls, max_connections=2, timeout=60.0)
+    try:
+        index = SecurityIndex(client)
+        await index.ensure()
+        hasher = resolve_hasher(settings.get(s.PASSWORD_HASHING_ALGORITHM))
+        return await bootstrap_elastic_password(NativeUsers(index), hasher)
+    except EngineUnavailable as error:
+        log.warning("security set-up postponed, the engine is not reachable: %s", error)
+        return None
+    except StoreError as error:
+        raise StartError(f"cannot set up the security index in the engine: {error}") from None
+    finally:
+        await client.close()
+
+
+def _first_start_banner(password: str) -> str:
+    lines = [
+        "Bastion security is on. This is shown once: keep it safe.",
+        "",
+        "Password for the elastic user (reset it with PUT /_security/user/elastic/_password):",
+        f"  {password}",
+    ]
+    width = max(len(line) for line in lines) + 2
+    rule = "━" * width
+    body = "\n".join(f"┃ {line:<{width - 2}} ┃" for line in lines)
+    return f"┏{rule}┓\n{body}\n┗{rule}┛"
+
+
 async def run(
     settings: Settings,
     home: BastionHome,
@@ -167,13 +201,21 @@ async def run(
             except EngineError as error:
                 raise StartError(str(error)) from None
             urls = engine.urls
+        password = await _bootstrap_security(urls, settings)
         spec = orjson.dumps(
-            {"settings": dict(settings.values), "engine_urls": list(urls), "port": port}
+            {
+                "settings": dict(settings.values),
+                "engine_urls": list(urls),
+                "port": port,
+                "config_dir": str(home.config_dir),
+            }
         )
         workers = [Worker(i, spec) for i in range(settings.get(s.WORKERS))]
         for worker in workers:
             await worker.start()
         reservation.close()
+        if password:
+            announce(_first_start_banner(password))
         announce(f"Bastion is serving http://{host}:{port} ({len(workers)} worker(s))")
         await _supervise(workers, stop)
     finally:

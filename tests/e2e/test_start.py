@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, run_bastion
+from tests.conftest import basic, free_port, run_bastion
 
 
 def engine_pids(home: Path) -> list[int]:
@@ -27,9 +27,12 @@ def engine_pids(home: Path) -> list[int]:
     return [int(pid) for pid in found.stdout.split()]
 
 
-def get(url: str) -> tuple[int, Any]:
+def get(url: str, password: str | None = None) -> tuple[int, Any]:
+    headers = {"Authorization": basic("elastic", password)} if password else {}
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=10
+        ) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
@@ -50,25 +53,31 @@ def test_managed_engine_survives_a_crash_and_stops_cleanly(tmp_path: Path) -> No
     port = free_port()
     process = run_bastion("start", "--home", str(home), "--port", str(port))
     try:
+        process.wait_for(r"Password for the elastic user")
+        password = process.wait_for(r"┃\s+(\S{20})\s+┃").group(1)
         process.wait_for(r"Bastion is serving")
         url = f"http://127.0.0.1:{port}"
-        assert get(f"{url}/")[0] == 200
+        assert get(f"{url}/")[0] == 401
+        assert get(f"{url}/", password)[0] == 200
         request = urllib.request.Request(
             f"{url}/books/_doc/1?refresh=true",
             data=b'{"title":"x"}',
             method="PUT",
-            headers={"Content-Type": "application/json"},
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": basic("elastic", password),
+            },
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 201
 
         [java] = engine_pids(home)
         os.kill(java, signal.SIGKILL)
-        wait_until(lambda: get(f"{url}/books/_doc/1")[0] == 503, 15)
-        body = get(f"{url}/books/_doc/1")[1]
+        wait_until(lambda: get(f"{url}/books/_doc/1", password)[0] == 503, 15)
+        body = get(f"{url}/books/_doc/1", password)[1]
         assert body["error"]["type"] == "engine_unavailable_exception"
         # The supervisor restarts the node; the gateway serves again without a restart.
-        wait_until(lambda: get(f"{url}/books/_doc/1")[0] == 200, 120)
+        wait_until(lambda: get(f"{url}/books/_doc/1", password)[0] == 200, 120)
         assert len(engine_pids(home)) == 1
     finally:
         started = time.monotonic()
@@ -77,6 +86,14 @@ def test_managed_engine_survives_a_crash_and_stops_cleanly(tmp_path: Path) -> No
     assert time.monotonic() - started < 30
     assert engine_pids(home) == []
     assert "Bastion stopped" in "".join(process.output)
+    # A second start on the same home keeps the password and prints none.
+    again = run_bastion("start", "--home", str(home), "--port", str(port))
+    try:
+        again.wait_for(r"Bastion is serving")
+        assert get(f"http://127.0.0.1:{port}/", password)[0] == 200
+    finally:
+        again.stop()
+    assert "Password for the elastic user" not in "".join(again.output)
 
 
 @pytest.mark.slow

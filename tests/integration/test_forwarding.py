@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 from elasticsearch import Elasticsearch, helpers
 
-from tests.conftest import Gateway, GatewayFactory
+from tests.conftest import ELASTIC, Gateway, GatewayFactory, http_request
 
 
 def raw(
@@ -20,19 +18,12 @@ def raw(
     body: bytes | Iterator[bytes] | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    parts = urlsplit(gateway.url)
-    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        connection.close()
+    return http_request(gateway.url, method, path, body, headers)
 
 
 @pytest.fixture
 def client(gateway: Gateway) -> Elasticsearch:
-    return Elasticsearch(gateway.url, request_timeout=30)
+    return Elasticsearch(gateway.url, basic_auth=ELASTIC, request_timeout=30)
 
 
 def test_info_is_elasticsearch_8_shaped(gateway: Gateway) -> None:

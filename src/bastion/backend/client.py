@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
+import orjson
 from multidict import CIMultiDict
 
 
@@ -75,11 +76,19 @@ class EngineClient:
         raise EngineUnavailable("; ".join(failures))
 
     async def get_json(self, path: str) -> Any:
-        response = await self.request("GET", path, {"Accept": "application/json"}, None)
+        status, body = await self.json("GET", path)
+        if status != 200:
+            raise EngineUnavailable(f"GET {path} answered {status}")
+        return body
+
+    async def json(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """A JSON request of Bastion's own (security store, cluster info): status and body."""
+        payload = None if body is None else orjson.dumps(body)
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        response = await self.request(method, path, headers, payload)
         async with response:
-            if response.status != 200:
-                raise EngineUnavailable(f"GET {path} answered {response.status}")
-            return await response.json()
+            raw = await response.read()
+        return response.status, orjson.loads(raw) if raw else None
 
     async def close(self) -> None:
         if self._session is not None:

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from bastion import __version__
-from bastion.cli import engine, start
+from bastion.cli import engine, start, users
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     start.register(commands)
     engine.register(commands)
+    users.register(commands)
     return parser
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -105,6 +106,11 @@ def _url_list(value: Any) -> tuple[str, ...]:
     return tuple(urls)
 
 
+def _str_list(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
 def _heap(value: Any) -> str:
     text = _str(value).strip().lower()
     if not text[:-1].isdigit() or text[-1] not in "mg":
@@ -161,6 +167,85 @@ ENGINE_JAVA_HOME = Setting(
     "bastion.engine.java_home", "", _str, "JDK for the engine; empty uses $JAVA_HOME, then PATH."
 )
 
+
+def _hashing_algorithm(value: Any) -> str:
+    # Only bcrypt and PBKDF2 may be stored (never noop or the cache-only digests), as in ES.
+    from bastion.authc.password_hashing import stored_hash_algorithm
+
+    return stored_hash_algorithm(_str(value).strip())
+
+
+PASSWORD_HASHING_ALGORITHM = Setting(
+    "xpack.security.authc.password_hashing.algorithm",
+    "bcrypt",
+    _hashing_algorithm,
+    "Hash for new passwords.",
+)
+
+# Realms: `*` stands for one key segment (realm type, then realm name).
+REALM_ORDER = Setting(
+    "xpack.security.authc.realms.*.*.order", 0, _int_in(-(2**31), 2**31 - 1), "Realm order."
+)
+REALM_ENABLED = Setting("xpack.security.authc.realms.*.*.enabled", True, _bool, "Realm on/off.")
+REALM_CACHE_TTL = Setting(
+    "xpack.security.authc.realms.*.*.cache.ttl", 1200.0, _time_value, "Credential cache TTL."
+)
+REALM_CACHE_MAX_USERS = Setting(
+    "xpack.security.authc.realms.*.*.cache.max_users",
+    100_000,
+    _int_in(0, 10_000_000),
+    "Credential cache size.",
+)
+ANONYMOUS_USERNAME = Setting(
+    "xpack.security.authc.anonymous.username", "_anonymous", _str, "Anonymous user name."
+)
+ANONYMOUS_ROLES: Setting[tuple[str, ...]] = Setting(
+    "xpack.security.authc.anonymous.roles", (), _str_list, "Roles of anonymous requests."
+)
+ANONYMOUS_AUTHZ_EXCEPTION = Setting(
+    "xpack.security.authc.anonymous.authz_exception", True, _bool, "403 (true) or 401 (false)."
+)
+
+
+def _time_at_least(minimum: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        seconds = _time_value(value)
+        if seconds < minimum:
+            raise ValueError(f"must be at least {minimum:g}s")
+        return seconds
+
+    return parse
+
+
+# Brute-force protection (Bastion's own): see src/bastion/authc/brute_force.py.
+BRUTE_FORCE_ENABLED = Setting(
+    "bastion.security.authc.brute_force.enabled", True, _bool, "Brute-force protection on/off."
+)
+BRUTE_FORCE_FREE_ATTEMPTS = Setting(
+    "bastion.security.authc.brute_force.free_attempts",
+    5,
+    _int_in(0, 1_000_000),
+    "Failures before delays start.",
+)
+BRUTE_FORCE_MAX_DELAY = Setting(
+    "bastion.security.authc.brute_force.max_delay", 5.0, _time_at_least(0), "Longest delay."
+)
+BRUTE_FORCE_LOCK_AFTER = Setting(
+    "bastion.security.authc.brute_force.lock_after",
+    20,
+    _int_in(0, 1_000_000),
+    "Failures that lock a username or address; 0 never locks.",
+)
+BRUTE_FORCE_LOCK_DURATION = Setting(
+    "bastion.security.authc.brute_force.lock_duration", 300.0, _time_at_least(0), "Lock length."
+)
+BRUTE_FORCE_WINDOW = Setting(
+    "bastion.security.authc.brute_force.window",
+    900.0,
+    _time_at_least(1),
+    "Failures are forgotten after this long without one.",
+)
+
 SETTINGS: tuple[Setting[Any], ...] = (
     CLUSTER_NAME,
     NODE_NAME,
@@ -182,8 +267,33 @@ SETTINGS: tuple[Setting[Any], ...] = (
     ENGINE_HEAP_MAX,
     ENGINE_STARTUP_TIMEOUT,
     ENGINE_JAVA_HOME,
+    PASSWORD_HASHING_ALGORITHM,
+    REALM_ORDER,
+    REALM_ENABLED,
+    REALM_CACHE_TTL,
+    REALM_CACHE_MAX_USERS,
+    ANONYMOUS_USERNAME,
+    ANONYMOUS_ROLES,
+    ANONYMOUS_AUTHZ_EXCEPTION,
+    BRUTE_FORCE_ENABLED,
+    BRUTE_FORCE_FREE_ATTEMPTS,
+    BRUTE_FORCE_MAX_DELAY,
+    BRUTE_FORCE_LOCK_AFTER,
+    BRUTE_FORCE_LOCK_DURATION,
+    BRUTE_FORCE_WINDOW,
 )
-_BY_KEY = {setting.key: setting for setting in SETTINGS}
+_BY_KEY = {setting.key: setting for setting in SETTINGS if "*" not in setting.key}
+_PATTERNS = [
+    (re.compile(re.escape(setting.key).replace(r"\*", "[^.]+") + "$"), setting)
+    for setting in SETTINGS
+    if "*" in setting.key
+]
+
+
+def _find(key: str) -> Setting[Any] | None:
+    if setting := _BY_KEY.get(key):
+        return setting
+    return next((setting for pattern, setting in _PATTERNS if pattern.match(key)), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,9 +302,14 @@ class Settings:
 
     values: Mapping[str, Any]
 
-    def get(self, setting: Setting[T]) -> T:
-        value: T = self.values.get(setting.key, setting.default)
+    def get(self, setting: Setting[T], key: str | None = None) -> T:
+        """The value of `setting`; for a `*` setting, of its concrete `key`."""
+        value: T = self.values.get(key or setting.key, setting.default)
         return value
+
+    def keys_matching(self, prefix: str) -> list[str]:
+        """The configured keys under `prefix` (for groups such as realms)."""
+        return sorted(key for key in self.values if key.startswith(prefix))
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
@@ -242,7 +357,7 @@ def load_settings(
         raw[key] = (value, "the command line")
     values: dict[str, Any] = {}
     for key, (value, source) in raw.items():
-        setting = _BY_KEY.get(key)
+        setting = _find(key)
         if setting is None:
             raise SettingsError(
                 f"unknown setting [{key}] in {source}; see docs/configuration.md for the list"

@@ -10,6 +10,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -18,6 +19,9 @@ from bastion.config import settings as s
 from bastion.config.settings import Settings
 from bastion.rest.info import ClusterInfo
 from bastion.rest.pipeline import RestPipeline
+from bastion.rest.security.realms import RealmApi
+from bastion.rest.security.users import UserApi
+from bastion.security import Security
 
 SHUTDOWN_GRACE = 20.0  # seconds in-flight requests get to finish after SIGTERM
 
@@ -29,7 +33,7 @@ async def _elastic_product(_: web.Request, response: web.StreamResponse) -> None
     response.headers["Server"] = "bastion"
 
 
-def build_app(settings: Settings, engine_urls: Sequence[str]) -> web.Application:
+def build_app(settings: Settings, engine_urls: Sequence[str], config_dir: Path) -> web.Application:
     engine = EngineClient(
         engine_urls,
         max_connections=settings.get(s.BACKEND_MAX_CONNECTIONS),
@@ -41,28 +45,43 @@ def build_app(settings: Settings, engine_urls: Sequence[str]) -> web.Application
         node_name=settings.get(s.NODE_NAME),
         version=settings.get(s.INFO_VERSION),
     )
+    security = Security(settings, engine, config_dir)
     pipeline = RestPipeline(
         engine,
         info,
+        security,
         max_content_length=settings.get(s.HTTP_MAX_CONTENT_LENGTH),
         read_timeout=settings.get(s.HTTP_READ_TIMEOUT),
     )
     # aiohttp enforces client_max_size while reading a body sent without Content-Length.
-    app = web.Application(client_max_size=settings.get(s.HTTP_MAX_CONTENT_LENGTH))
-    app.router.add_route("*", "/{tail:.*}", pipeline.handle)
+    app = web.Application(
+        client_max_size=settings.get(s.HTTP_MAX_CONTENT_LENGTH), middlewares=[pipeline.middleware]
+    )
+    app.router.add_get("/", pipeline.cluster_info)
+    app.router.add_routes(UserApi(security).routes())
+    node = {"cluster_name": settings.get(s.CLUSTER_NAME), "node_name": settings.get(s.NODE_NAME)}
+    app.router.add_routes(RealmApi(security, **node).routes())
+    app.router.add_route("*", "/{tail:.*}", pipeline.forward)  # everything else: the engine
     app.on_response_prepare.append(_elastic_product)
 
-    async def close_engine(_: web.Application) -> None:
+    async def start_security(_: web.Application) -> None:
+        security.start()
+
+    async def close(_: web.Application) -> None:
+        await security.stop()
         await engine.close()
 
-    app.on_cleanup.append(close_engine)
+    app.on_startup.append(start_security)
+    app.on_cleanup.append(close)
     return app
 
 
-async def serve(settings: Settings, engine_urls: Sequence[str], port: int) -> None:
+async def serve(
+    settings: Settings, engine_urls: Sequence[str], port: int, config_dir: Path
+) -> None:
     """Serve until SIGTERM or SIGINT, then let in-flight requests finish."""
     runner = web.AppRunner(
-        build_app(settings, engine_urls),
+        build_app(settings, engine_urls, config_dir),
         access_log=None,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_GRACE,
@@ -82,7 +101,7 @@ async def serve(settings: Settings, engine_urls: Sequence[str], port: int) -> No
     await runner.cleanup()
 
 
-def run_worker(settings: Settings, engine_urls: Sequence[str], port: int) -> None:
+def run_worker(settings: Settings, engine_urls: Sequence[str], port: int, config_dir: Path) -> None:
     try:
         import uvloop
 
@@ -90,7 +109,7 @@ def run_worker(settings: Settings, engine_urls: Sequence[str], port: int) -> Non
     except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio still works
         pass
     try:
-        asyncio.run(serve(settings, engine_urls, port))
+        asyncio.run(serve(settings, engine_urls, port, config_dir))
     except OSError as error:
         print(f"bastion worker: cannot listen on port {port}: {error}", file=sys.stderr)
         raise SystemExit(1) from None

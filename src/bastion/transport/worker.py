@@ -6,6 +6,7 @@ The supervisor writes the worker's settings as one JSON line on stdin, then wait
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import orjson
 
@@ -15,7 +16,9 @@ from bastion.transport.server import run_worker
 
 def main() -> None:
     spec = orjson.loads(sys.stdin.readline())
-    run_worker(Settings(spec["settings"]), spec["engine_urls"], spec["port"])
+    run_worker(
+        Settings(spec["settings"]), spec["engine_urls"], spec["port"], Path(spec["config_dir"])
+    )
 
 
 if __name__ == "__main__":

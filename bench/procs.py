@@ -1,0 +1,298 @@
+"""The processes the benchmark starts (engine, gateway, load generator) and their CPU time.
+
+Each child is pinned with `sched_setaffinity` before it executes, so the JVM sizes its thread
+pools for the CPUs it really has, and gets PR_SET_PDEATHSIG, so nothing outlives the runner even
+when it is killed outright. CPU time comes from /proc (utime + stime of every process of a tree),
+which needs no dependency and counts every thread of the JVM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bastion.children import die_with_parent
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ENGINE_READY = re.compile(r"^engine-0: (http://127\.0\.0\.1:\d+)", re.MULTILINE)
+GATEWAY_READY = re.compile(r"Bastion is serving (http://127\.0\.0\.1:\d+)")
+# The first start of a gateway with security shows the generated `elastic` password once, in a
+# box: the line after this one holds it.
+PASSWORD_LINE = "Password for the elastic user"
+STOP_TIMEOUT = 40.0  # the gateway drains for up to 20 s, the engine gets 25 s
+
+
+class BenchError(Exception):
+    """The benchmark cannot go on; the message says why."""
+
+
+@dataclass(slots=True)
+class Service:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    url: str = ""
+    elastic_password: str | None = None
+
+
+def parse_cpus(text: str) -> frozenset[int] | None:
+    """`"0"`, `"0,1"` or `"0-1"` → a CPU set; empty → None (not pinned)."""
+    cpus: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    if not cpus:
+        return None
+    missing = cpus - os.sched_getaffinity(0)
+    if missing:
+        raise BenchError(f"CPU(s) {sorted(missing)} are not available to this process")
+    return frozenset(cpus)
+
+
+def child_setup(cpus: frozenset[int] | None) -> Callable[[], None]:
+    """A `preexec_fn`: pin the child (the JVM inherits it) and tie its life to ours."""
+
+    def setup() -> None:
+        die_with_parent()
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+
+    return setup
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def spawn(name: str, command: Sequence[str], log: Path, cpus: frozenset[int] | None) -> Service:
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=child_setup(cpus),  # noqa: PLW1509 - the runner starts no threads
+            # Its own session: Ctrl-C reaches only the runner, which then stops it in order.
+            start_new_session=True,
+        )
+    return Service(name, process, log)
+
+
+def log_tail(service: Service, lines: int = 30) -> str:
+    try:
+        text = service.log.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        text = ["(no log)"]
+    return f"--- {service.log} (last {lines} lines)\n" + "\n".join(text)
+
+
+def wait_ready(service: Service, ready: re.Pattern[str], timeout: float) -> str:
+    """Poll the service's log until `ready` matches; return its first group (the URL)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = service.log.read_text(errors="replace")
+        match = ready.search(text)
+        if match:
+            return match.group(1)
+        if service.process.poll() is not None:
+            raise BenchError(
+                f"the {service.name} exited with code {service.process.returncode} while "
+                f"starting\n{log_tail(service)}"
+            )
+        time.sleep(0.2)
+    raise BenchError(f"the {service.name} was not ready within {timeout:.0f}s\n{log_tail(service)}")
+
+
+def ready_or_stopped(service: Service, ready: re.Pattern[str], timeout: float) -> str:
+    """`wait_ready`, but a service that fails to start (or a Ctrl-C meanwhile) is stopped."""
+    try:
+        return wait_ready(service, ready, timeout)
+    except BaseException:
+        stop(service)
+        raise
+
+
+def banner_password(log_text: str) -> str | None:
+    lines = log_text.splitlines()
+    for number, line in enumerate(lines[:-1]):
+        if PASSWORD_LINE in line:
+            return lines[number + 1].strip("┃ \t") or None
+    return None
+
+
+def bastion_command(*args: str) -> list[str]:
+    # `-m bastion` runs whichever bastion this interpreter imports (PYTHONPATH picks a copy).
+    return [sys.executable, "-m", "bastion", *args]
+
+
+def start_engine(home: Path, cpus: frozenset[int] | None, heap: str, timeout: float) -> Service:
+    command = bastion_command(
+        "engine",
+        "start",
+        "--home",
+        str(home),
+        "-E",
+        f"bastion.engine.heap.min={heap}",
+        "-E",
+        f"bastion.engine.heap.max={heap}",
+    )
+    service = spawn("engine", command, home.parent / "engine.log", cpus)
+    service.url = ready_or_stopped(service, ENGINE_READY, timeout)
+    return service
+
+
+def start_gateway(
+    home: Path,
+    engine_url: str,
+    workers: int,
+    cpus: frozenset[int] | None,
+    settings: Iterable[str],
+) -> Service:
+    port = free_port()
+    command = bastion_command(
+        "start",
+        "--home",
+        str(home),
+        "--backend",
+        engine_url,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        *(arg for setting in settings for arg in ("-E", setting)),
+    )
+    service = spawn("gateway", command, home.parent / "gateway.log", cpus)
+    service.url = ready_or_stopped(service, GATEWAY_READY, 120.0)
+    service.elastic_password = banner_password(service.log.read_text(errors="replace"))
+    return service
+
+
+def stop(service: Service) -> None:
+    """SIGTERM, then SIGKILL to the whole session if it has not exited in time."""
+    process = service.process
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+# --- CPU accounting ------------------------------------------------------------------------
+
+
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, CPU ticks) of a live process, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ")".
+    fields = text.rpartition(")")[2].split()
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def process_table() -> dict[int, tuple[int, int]]:
+    table = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) is not None:
+            table[int(entry.name)] = stat
+    return table
+
+
+def descendants(root: int, table: dict[int, tuple[int, int]]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    found: set[int] = set()
+    pending = [root]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def machine_busy_ticks() -> int:
+    """Non-idle CPU ticks of the whole machine, all cores (first line of /proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = values[3], values[4]
+    return sum(values[:8]) - idle - iowait  # guest time is already counted in user
+
+
+def _rusage_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """CPU counters at one instant; the difference of two is what a run consumed."""
+
+    wall: float
+    gateway: dict[int, int]  # worker pid → ticks
+    engine: int
+    machine: int
+    children: float  # seconds, processes we waited for (the load generator)
+    runner: float
+
+    @classmethod
+    def take(cls, gateway: Service | None, engine: Service) -> Snapshot:
+        table = process_table()
+        workers = descendants(gateway.process.pid, table) if gateway is not None else set()
+        engine_tree = descendants(engine.process.pid, table) | {engine.process.pid}
+        return cls(
+            wall=time.monotonic(),
+            gateway={pid: table[pid][1] for pid in workers},
+            engine=sum(table[pid][1] for pid in engine_tree if pid in table),
+            machine=machine_busy_ticks(),
+            children=_rusage_seconds(resource.RUSAGE_CHILDREN),
+            runner=_rusage_seconds(resource.RUSAGE_SELF),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """CPU seconds used between two snapshots, by whom."""
+
+    wall: float
+    gateway: float
+    engine: float
+    loadgen: float
+    other: float  # processes that are not ours: noise from whatever else runs on the machine
+
+
+def usage_between(before: Snapshot, after: Snapshot) -> Usage:
+    if before.gateway.keys() != after.gateway.keys():
+        raise BenchError("a gateway worker restarted during the run; see gateway.log")
+    gateway = sum(after.gateway[pid] - before.gateway[pid] for pid in after.gateway)
+    engine = after.engine - before.engine
+    loadgen = after.children - before.children
+    runner = after.runner - before.runner
+    machine = after.machine - before.machine
+    ours = (gateway + engine) / CLOCK_TICKS + loadgen + runner
+    return Usage(
+        wall=after.wall - before.wall,
+        gateway=gateway / CLOCK_TICKS,
+        engine=engine / CLOCK_TICKS,
+        loadgen=loadgen,
+        other=max(0.0, machine / CLOCK_TICKS - ours),
+    )

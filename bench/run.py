@@ -1,0 +1,348 @@
+"""The gateway's overhead, measured: the same workloads straight at the engine and through the
+gateway, in one run.
+
+    python bench/run.py [--duration 10] [--rounds 3] [--docs 100000] [--connections N]
+
+It starts its own engine and gateway (temporary homes, 127.0.0.1 only, pinned to CPUs), loads
+the corpus into the engine directly, then for each workload (GET by id, `match` search, `_bulk`
+of 500 documents) sends one request per target to check it works, warms both targets up, and
+runs `--rounds` measured rounds of `--duration` seconds, direct and gateway alternating, the
+order flipped every round so that drift (JIT, merges, other tenants) falls on both. It prints
+requests/s, p50/p99, CPU per request (gateway, engine, load generator), the gateway/direct ratio
+and the goals; it writes a JSON record to bench/results/ and stops all it started, on errors and
+Ctrl-C too. How the CPUs are shared and the figures: docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import loadgen
+import procs
+import report
+import workloads
+from procs import BenchError, Service
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DEFAULT_CONNECTIONS = {"get": 16, "search": 16, "bulk": 4}
+WORKLOAD_ORDER = ("get", "search", "bulk")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python bench/run.py", description=__doc__.split("\n\n", 1)[0] if __doc__ else None
+    )
+    add = parser.add_argument
+    add("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
+    add("--rounds", type=int, default=3, help="measured runs per workload and target (default 3)")
+    add("--warmup", type=float, default=10.0, help="warm-up seconds per workload and target")
+    add("--docs", type=int, default=100_000, help="documents in the searched index")
+    add("--connections", type=int, help="connections for every workload (default: get 16, "
+        "search 16, bulk 4)")  # fmt: skip
+    add("--workloads", default=",".join(WORKLOAD_ORDER), help="subset, e.g. get,search")
+    add("--workers", type=int, default=1, help="gateway worker processes (default 1)")
+    add("--engine-cpus", default="1", help="CPUs of the engine (default 1)")
+    add("--gateway-cpus", default="0", help="CPUs of the gateway workers (default 0)")
+    add("--loadgen-cpus", default="0", help="CPUs of wrk (default 0)")
+    add("--no-pin", action="store_true", help="let the scheduler place everything")
+    add("--heap", default="2g", help="engine JVM heap, min = max (default 2g)")
+    add("--gateway-setting", action="append", default=[], metavar="KEY=VALUE",
+        help="passed to the gateway as -E KEY=VALUE (repeatable)")  # fmt: skip
+    add("--engine-timeout", type=float, default=900.0, help="seconds to wait for the engine "
+        "(the first run installs it)")  # fmt: skip
+    add("--no-save", action="store_true", help="do not write bench/results/bench-*.json")
+    add("--check", action="store_true", help="exit with status 2 when a goal is missed")
+    add("--keep", action="store_true", help="keep the temporary homes and logs")
+    args = parser.parse_args(argv)
+    unknown = set(args.workloads.split(",")) - set(WORKLOAD_ORDER)
+    if unknown:
+        parser.error(f"unknown workload(s) {sorted(unknown)}; choose from {WORKLOAD_ORDER}")
+    if args.duration < 1 or args.rounds < 1 or args.docs < 1:
+        parser.error("--duration, --rounds and --docs must be at least 1")
+    return args
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    engine: frozenset[int] | None
+    gateway: frozenset[int] | None
+    loadgen: frozenset[int] | None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Placement:
+        if args.no_pin:
+            return cls(None, None, None)
+        return cls(
+            procs.parse_cpus(args.engine_cpus),
+            procs.parse_cpus(args.gateway_cpus),
+            procs.parse_cpus(args.loadgen_cpus),
+        )
+
+    def describe(self) -> dict[str, str]:
+        def cpus(value: frozenset[int] | None) -> str:
+            return ",".join(map(str, sorted(value))) if value is not None else "any"
+
+        return {
+            "engine": cpus(self.engine),
+            "gateway": cpus(self.gateway),
+            "loadgen": cpus(self.loadgen),
+        }
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _interrupt(signum: int, _: FrameType | None) -> None:
+    # SIGTERM takes the same path as Ctrl-C: unwind, stopping the engine and gateway.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, wrk: str, placement: Placement) -> None:
+        self.args = args
+        self.wrk = wrk
+        self.placement = placement
+        self.work = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
+        self.engine: Service | None = None
+        self.gateway: Service | None = None
+        self.auth: dict[str, str] = {}
+        self.runs: list[report.Run] = []
+        self.meta: dict[str, Any] = {}
+
+    def run(self) -> int:
+        failed = True
+        try:
+            result = self._run()
+            failed = False
+            return result
+        finally:
+            self._stop()
+            if failed or self.args.keep:
+                say(f"logs and homes kept in {self.work}")
+            else:
+                shutil.rmtree(self.work, ignore_errors=True)
+
+    def _stop(self) -> None:
+        for service in (self.gateway, self.engine):  # gateway first: it drains into the engine
+            if service is not None:
+                say(f"stopping the {service.name}")
+                procs.stop(service)
+
+    def _run(self) -> int:
+        words = workloads.vocabulary()
+        selected = self._workloads(words)
+        self._start(words)
+        self.meta = self._meta(selected)
+        for workload in selected:
+            self._measure(workload)
+        return self._report(selected)
+
+    def _start(self, words: list[str]) -> None:
+        say(f"starting the engine (pinned to CPUs {self.placement.describe()['engine']})")
+        self.engine = procs.start_engine(
+            self.work / "engine-home",
+            self.placement.engine,
+            self.args.heap,
+            self.args.engine_timeout,
+        )
+        say(f"engine at {self.engine.url}; loading {self.args.docs:,} documents into it")
+        seconds = workloads.load_corpus(self.engine.url, self.args.docs, words)
+        say(f"loaded in {seconds:.1f}s; starting the gateway")
+        self.gateway = procs.start_gateway(
+            self.work / "gateway-home",
+            self.engine.url,
+            self.args.workers,
+            self.placement.gateway,
+            self.args.gateway_setting,
+        )
+        # The same header goes to both targets (the engine ignores it), so both parse it.
+        self.auth = workloads.basic_auth(self.gateway.elastic_password)
+        say(f"gateway at {self.gateway.url}" + (" (as elastic)" if self.auth else ""))
+
+    def _workloads(self, words: list[str]) -> list[workloads.Workload]:
+        chosen = self.args.workloads.split(",")
+
+        def connections(name: str) -> int:
+            return int(self.args.connections or DEFAULT_CONNECTIONS[name])
+
+        made = {
+            "get": lambda: workloads.get_by_id(self.args.docs, connections("get")),
+            "search": lambda: workloads.match_search(words, connections("search")),
+            "bulk": lambda: workloads.bulk(
+                workloads.write_bulk_bodies(self.work, words), connections("bulk")
+            ),
+        }
+        return [made[name]() for name in WORKLOAD_ORDER if name in chosen]
+
+    def _targets(self) -> dict[str, str]:
+        assert self.engine is not None
+        assert self.gateway is not None
+        return {"direct": self.engine.url, "gateway": self.gateway.url}
+
+    def _measure(self, workload: workloads.Workload) -> None:
+        targets = self._targets()
+        script = self.work / f"{workload.name}.lua"
+        content_type = workload.sample.content_type or None
+        script.write_text(
+            workloads.lua_headers(self.auth, content_type)
+            + loadgen.script(workload.request_lua, workload.body_must_contain)
+        )
+        sizes = {t: workloads.check_sample(url, workload, self.auth) for t, url in targets.items()}
+        self.meta["response_bytes"][workload.name] = sizes
+        say(f"{workload.title}: {workload.connections} connections; warming up")
+        for url in targets.values():
+            self._wrk(url, script, workload, self.args.warmup)
+        for number in range(self.args.rounds):
+            # Flip the order every round: whatever drifts during the run hits both targets.
+            order = report.TARGETS if number % 2 == 0 else report.TARGETS[::-1]
+            for target in order:
+                self._measure_one(workload, target, targets[target], script, number)
+
+    def _measure_one(
+        self, workload: workloads.Workload, target: str, url: str, script: Path, number: int
+    ) -> None:
+        assert self.engine is not None
+        gateway = self.gateway if target == "gateway" else None
+        before = procs.Snapshot.take(gateway, self.engine)
+        load = self._wrk(url, script, workload, self.args.duration)
+        usage = procs.usage_between(before, procs.Snapshot.take(gateway, self.engine))
+        self.runs.append(report.Run(workload.name, target, number + 1, load, usage))
+        failed = f", {load.failures} FAILED" if load.failures else ""
+        say(
+            f"  round {number + 1}/{self.args.rounds} {target:<7} {load.rate:>9,.0f} req/s  "
+            f"p50 {load.p50_ms:6.2f} ms  p99 {load.p99_ms:7.2f} ms{failed}"
+        )
+
+    def _wrk(
+        self, url: str, script: Path, workload: workloads.Workload, seconds: float
+    ) -> loadgen.LoadResult:
+        return loadgen.run_wrk(
+            self.wrk,
+            url,
+            script,
+            connections=workload.connections,
+            seconds=seconds,
+            cpus=self.placement.loadgen,
+        )
+
+    def _report(self, selected: list[workloads.Workload]) -> int:
+        names = [w.name for w in selected]
+        rows = report.rows_of(self.runs, names)
+        found = report.goals(rows, {w.name: w.goal_ratio for w in selected})
+        titles = {w.name: w.title for w in selected}
+        print(f"\nplacement (CPUs): {self.meta['placement']}; gateway workers: {self.args.workers}")
+        print(report.table(rows, titles))
+        print("\nnoise = mean CPU cores used by other processes on the machine during the runs")
+        print("goals (plain forwarding):")
+        print(report.goal_lines(found))
+        if any(row.other_cores > 0.1 for row in rows):
+            say("warning: other processes used CPU during the runs; the figures are noisy")
+        if not self.args.no_save:
+            path = report.save(
+                RESULTS, self.meta["stamp"], report.record(self.meta, rows, self.runs, found)
+            )
+            print(f"\nsaved {path.relative_to(HERE.parent)}")
+        missed = [goal for goal in found if not goal.met]
+        return 2 if self.args.check and missed else 0
+
+    def _meta(self, selected: list[workloads.Workload]) -> dict[str, Any]:
+        assert self.engine is not None
+        engine = workloads.expect_ok(workloads.call(self.engine.url, "GET"), "engine info")
+        spec = importlib.util.find_spec("bastion")
+        return {
+            "stamp": time.strftime("%Y%m%d-%H%M%S"),
+            "argv": sys.argv[1:],
+            "placement": self.placement.describe(),
+            "gateway_workers": self.args.workers,
+            "gateway_settings": self.args.gateway_setting,
+            "authenticated": bool(self.auth),
+            "docs": self.args.docs,
+            "duration": self.args.duration,
+            "rounds": self.args.rounds,
+            "warmup": self.args.warmup,
+            "connections": {w.name: w.connections for w in selected},
+            "response_bytes": {},
+            "engine": f"{engine['version'].get('distribution', '?')} {engine['version']['number']}",
+            "bastion_source": str(Path(spec.origin).parent) if spec and spec.origin else None,
+            "git": _git_state(),
+            "machine": _machine(),
+        }
+
+
+def _git_state() -> str | None:
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(HERE.parent), *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
+    revision = git("rev-parse", "--short", "HEAD")
+    if not revision:
+        return None
+    return revision + (
+        " + uncommitted changes in src/" if git("status", "--porcelain", "src") else ""
+    )
+
+
+def _machine() -> dict[str, Any]:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    versions: dict[str, str | None] = {}
+    for package in ("aiohttp", "uvloop", "multidict", "yarl"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "wrk": _first_line(["wrk", "--version"]),
+        **versions,
+    }
+
+
+def _first_line(command: list[str]) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    return (done.stdout or done.stderr).split("\n", 1)[0].strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        wrk = loadgen.require_wrk()
+        return Bench(args, wrk, Placement.from_args(args)).run()
+    except BenchError as error:
+        say(f"bench: {error}")
+        return 1
+    except KeyboardInterrupt:
+        say("bench: interrupted; what it started is stopped")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

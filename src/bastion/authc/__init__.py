@@ -1,0 +1,1 @@
+"""Authentication: realms, credentials, users, caches."""

@@ -1,0 +1,1 @@
+"""Realms: the sources that verify credentials and look users up."""

@@ -1,0 +1,153 @@
+"""The authentication service: turns a request's credentials into an `Authentication`.
+
+Credentials → the realm chain (reserved first, then the configured realms by `order`) → the
+first realm that succeeds. A failure is one uniform 401 whatever the reason (unknown user, wrong
+password, disabled user), so that messages reveal nothing about which users exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bastion.authc.brute_force import BruteForcePolicy, BruteForceProtection
+from bastion.authc.realms.base import Outcome, Realm, UsernamePasswordToken
+from bastion.authc.user import Authentication, RealmRef, User
+
+log = logging.getLogger(__name__)
+
+RUN_AS_HEADER = "es-security-runas-user"
+BASIC_CHALLENGE = 'Basic realm="security", charset="UTF-8"'
+MAX_CREDENTIALS = 8192  # bytes of a decoded Basic header; beyond is refused unparsed
+ANONYMOUS_REALM = RealmRef("__anonymous", "anonymous")
+
+
+class AuthenticationError(Exception):
+    """A 401 (or 403 for run_as) in Elasticsearch's `security_exception` shape."""
+
+    def __init__(self, reason: str, status: int = 401) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class AnonymousAccess:
+    username: str
+    roles: tuple[str, ...]
+    authz_exception: bool
+
+    def authentication(self) -> Authentication:
+        user = User(self.username, self.roles, metadata={"_reserved": True})
+        return Authentication(user, ANONYMOUS_REALM, ANONYMOUS_REALM, type="anonymous")
+
+
+def parse_basic(header: str) -> UsernamePasswordToken | None:
+    """`Basic <base64(user:password)>` → token; another scheme → None. Raises on a malformed one."""
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise AuthenticationError("invalid basic authentication header encoding") from None
+    if len(decoded) > MAX_CREDENTIALS:
+        raise AuthenticationError("invalid basic authentication header value")
+    username, sep, password = decoded.partition(b":")
+    if not sep:
+        raise AuthenticationError("invalid basic authentication header value")
+    try:
+        name = username.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AuthenticationError("invalid basic authentication header value") from None
+    return UsernamePasswordToken(name, password)
+
+
+class AuthenticationService:
+    def __init__(
+        self,
+        realms: Sequence[Realm],
+        anonymous: AnonymousAccess | None,
+        brute_force: BruteForceProtection | None = None,
+    ) -> None:
+        self.realms = tuple(sorted(realms, key=lambda realm: realm.order))
+        self.anonymous = anonymous
+        self._brute_force = brute_force or BruteForceProtection(BruteForcePolicy(enabled=False))
+
+    @property
+    def anonymous_username(self) -> str | None:
+        return self.anonymous.username if self.anonymous else None
+
+    def realm(self, name: str) -> Realm | None:
+        return next((realm for realm in self.realms if realm.ref.name == name), None)
+
+    async def authenticate(
+        self, authorization: str | None, run_as: str | None, rest_path: str, address: str | None
+    ) -> Authentication:
+        token = parse_basic(authorization) if authorization else None
+        if token is None:
+            if self.anonymous is not None:
+                return self.anonymous.authentication()
+            raise AuthenticationError(
+                f"missing authentication credentials for REST request [{rest_path}]"
+            )
+        authentication = await self._guarded_realm_chain(token, rest_path, address)
+        if run_as is None:
+            return authentication
+        return await self._run_as(authentication, run_as)
+
+    async def _guarded_realm_chain(
+        self, token: UsernamePasswordToken, rest_path: str, address: str | None
+    ) -> Authentication:
+        failed = AuthenticationError(
+            f"unable to authenticate user [{token.username}] for REST request [{rest_path}]"
+        )
+        decision = self._brute_force.check(token.username, address, time.monotonic())
+        if not decision.allowed:
+            # Refused before the password is checked, with the answer of a wrong password.
+            log.warning("login of user [%s] from [%s] is locked", token.username, address)
+            raise failed
+        if decision.delay:
+            await asyncio.sleep(decision.delay)
+        for realm in self.realms:
+            result = await realm.authenticate(token)
+            if result.outcome is Outcome.SUCCESS and result.user is not None:
+                self._brute_force.record_success(token.username, address, time.monotonic())
+                return Authentication(result.user, realm.ref, realm.ref)
+            if result.outcome is Outcome.TERMINATE:
+                break
+        self._brute_force.record_failure(token.username, address, time.monotonic())
+        log.info("authentication of user [%s] from [%s] failed", token.username, address)
+        raise failed
+
+    async def _run_as(self, authentication: Authentication, target: str) -> Authentication:
+        """Resolve the run-as user in the realms (the privilege check is authorization's)."""
+        by = authentication.user.username
+        if not target:
+            raise AuthenticationError("the run_as username may not be empty", status=401)
+        for realm in self.realms:
+            user = await realm.lookup_user(target)
+            if user is not None:
+                return Authentication(
+                    user,
+                    authentication.authenticating_realm,
+                    realm.ref,
+                    authenticating_user=authentication.user,
+                )
+        raise AuthenticationError(
+            f"action is unauthorized for user [{by}] because user [{by}] is unauthorized to run "
+            f"as [{target}]",
+            status=403,
+        )
+
+    def clear_caches(
+        self, realm_names: Sequence[str] = (), usernames: tuple[str, ...] = ()
+    ) -> None:
+        for realm in self.realms:
+            if not realm_names or realm.ref.name in realm_names:
+                realm.clear_cache(usernames)

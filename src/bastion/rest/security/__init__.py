@@ -1,0 +1,1 @@
+"""Local handlers of the `_security` REST API."""

@@ -1,0 +1,1 @@
+"""The security store: Bastion's hidden system indices in the engine."""
