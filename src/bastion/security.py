@@ -105,6 +105,7 @@ class Security:
         self.index = SecurityIndex(engine)
         self.users = NativeUsers(self.index)
         self.hasher: Hasher = resolve_hasher(settings.get(s.PASSWORD_HASHING_ALGORITHM))
+        self.min_password_length = settings.get(s.PASSWORD_MIN_LENGTH)
         decoy = (self.hasher, self.hasher.hash(secrets.token_bytes(16).hex()))
         realms: list[Realm] = [
             ReservedRealm(self.users, CredentialCache[User](ttl=1200.0, max_users=100), decoy)

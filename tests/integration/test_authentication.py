@@ -304,6 +304,7 @@ def test_query_users(admin: Elasticsearch) -> None:
     ).body
     assert page["total"] == 5
     assert [u["username"] for u in page["users"]] == [f"q-{tag}-1", f"q-{tag}-2"]
+    assert page["users"][0]["_sort"] == [f"q-{tag}-1"]
     by_name = admin.security.query_user(query={"match": {"full_name": "user 4"}}).body
     assert f"q-{tag}-4" in [u["username"] for u in by_name["users"]]
     with pytest.raises(ApiError) as error:

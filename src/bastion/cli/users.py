@@ -145,6 +145,7 @@ class _Files:
     roles_yml: Path
     reserved: frozenset[str]
     algorithm: str
+    min_password_length: int
 
     def read_users(self) -> ParsedUsers:
         parsed = file_users.read_users(self.users, self.reserved)
@@ -188,6 +189,7 @@ def _run(args: argparse.Namespace, command: Callable[[_Files, argparse.Namespace
             config / ROLES_FILE,
             frozenset(reserved),
             settings.get(s.PASSWORD_HASHING_ALGORITHM),
+            settings.get(s.PASSWORD_MIN_LENGTH),
         )
         command(files, args)
     except SettingsError as error:
@@ -263,9 +265,9 @@ def _read_secret(prompt: str) -> str:
     return line.rstrip("\r\n")
 
 
-def _password(value: str | None) -> str:
+def _password(value: str | None, minimum: int) -> str:
     password = value if value is not None else _read_secret("Enter new password: ")
-    if error := password_error(password):
+    if error := password_error(password, minimum):
         raise UsersToolError(f"Invalid password...{error}", DATA_ERROR)
     if value is None and _read_secret("Retype new password: ") != password:
         raise UsersToolError("Password mismatch", DATA_ERROR)
@@ -282,7 +284,9 @@ def _useradd(files: _Files, args: argparse.Namespace) -> None:
     if username in users.hashes:
         raise UsersToolError(f"User [{username}] already exists", CODE_ERROR)
     roles = _roles(files, args.roles)
-    password_hash = resolve_hasher(files.algorithm).hash(_password(args.password))
+    password_hash = resolve_hasher(files.algorithm).hash(
+        _password(args.password, files.min_password_length)
+    )
     file_users.write_users(files.users, {**users.hashes, username: password_hash})
     if roles:
         user_roles = files.read_users_roles()
@@ -307,7 +311,9 @@ def _passwd(files: _Files, args: argparse.Namespace) -> None:
     users = files.read_users()
     if username not in users.hashes:
         raise _missing(username)
-    password_hash = resolve_hasher(files.algorithm).hash(_password(args.password))
+    password_hash = resolve_hasher(files.algorithm).hash(
+        _password(args.password, files.min_password_length)
+    )
     file_users.write_users(files.users, {**users.hashes, username: password_hash})
 
 

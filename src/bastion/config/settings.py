@@ -182,6 +182,13 @@ PASSWORD_HASHING_ALGORITHM = Setting(
     "Hash for new passwords.",
 )
 
+PASSWORD_MIN_LENGTH = Setting(
+    "bastion.security.authc.password.min_length",
+    6,
+    _int_in(6, 128),
+    "Shortest password accepted for new passwords (Elasticsearch: 6).",
+)
+
 # Realms: `*` stands for one key segment (realm type, then realm name).
 REALM_ORDER = Setting(
     "xpack.security.authc.realms.*.*.order", 0, _int_in(-(2**31), 2**31 - 1), "Realm order."
@@ -268,6 +275,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     ENGINE_STARTUP_TIMEOUT,
     ENGINE_JAVA_HOME,
     PASSWORD_HASHING_ALGORITHM,
+    PASSWORD_MIN_LENGTH,
     REALM_ORDER,
     REALM_ENABLED,
     REALM_CACHE_TTL,

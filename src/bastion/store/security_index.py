@@ -51,6 +51,7 @@ class StoredDoc:
     source: dict[str, Any]
     seq_no: int
     primary_term: int
+    sort: tuple[Any, ...] | None = None  # the hit's sort values, for search_after
 
 
 def _doc_path(doc_id: str) -> str:
@@ -133,7 +134,13 @@ class SecurityIndex:
             raise StoreError(f"cannot search {SECURITY_INDEX}: {status} {body}")
         hits = body["hits"]
         docs = [
-            StoredDoc(h["_id"], h["_source"], h.get("_seq_no", -1), h.get("_primary_term", -1))
+            StoredDoc(
+                h["_id"],
+                h["_source"],
+                h.get("_seq_no", -1),
+                h.get("_primary_term", -1),
+                tuple(h["sort"]) if "sort" in h else None,
+            )
             for h in hits["hits"]
         ]
         return hits["total"]["value"], docs

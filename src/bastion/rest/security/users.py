@@ -46,6 +46,12 @@ async def read_json(request: web.Request, what: str) -> dict[str, Any]:
     return body
 
 
+def _with_sort(user: dict[str, Any], sort: tuple[Any, ...] | None) -> dict[str, Any]:
+    if sort is not None:
+        user["_sort"] = list(sort)
+    return user
+
+
 def _conflict(username: str) -> ElasticsearchError:
     return ElasticsearchError(
         409,
@@ -131,7 +137,7 @@ class UserApi:
             if not isinstance(password, str):
                 errors.append("password must be a string")
                 return None
-            if problem := password_error(password):
+            if problem := password_error(password, self._security.min_password_length):
                 errors.append(problem)
                 return None
             return self._security.hasher.hash(password)
@@ -314,5 +320,5 @@ class UserApi:
         body = await read_json(request, "query user request") if raw.strip() else {}
         search = translate_user_query(body)
         total, docs = await self._users.index.search(search)
-        users = [user_from_source(doc.source).to_json() for doc in docs]
+        users = [_with_sort(user_from_source(doc.source).to_json(), doc.sort) for doc in docs]
         return json_response({"total": total, "count": len(users), "users": users})
