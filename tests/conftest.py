@@ -157,35 +157,53 @@ class Gateway:
 GatewayFactory = Callable[..., Gateway]
 
 
+def launch_gateway(engine_url: str, home: Path, *args: str) -> Gateway:
+    """`bastion start --backend <engine>` on a free port, serving when this returns."""
+    port = free_port()
+    process = run_bastion(
+        "start",
+        "--home",
+        str(home),
+        "--port",
+        str(port),
+        "--backend",
+        engine_url,
+        # Every test client comes from 127.0.0.1; tests of the protection turn it back on.
+        "-E",
+        "bastion.security.authc.brute_force.enabled=false",
+        *args,
+    )
+    gateway = Gateway(f"http://127.0.0.1:{port}", process, home)
+    try:
+        process.wait_for(r"Bastion is serving")
+    except AssertionError:
+        process.stop()
+        raise
+    return gateway
+
+
 @pytest.fixture
 def start_gateway(engine_url: str, tmp_path: Path) -> Iterator[GatewayFactory]:
-    """Start `bastion start --backend <session engine>` on a free port; stopped after the test."""
+    """Start gateways on the session engine (or `backend`); stopped after the test."""
     started: list[Gateway] = []
 
     def start(*args: str, backend: str | None = None) -> Gateway:
         home = tmp_path / f"gateway-{len(started)}"
-        port = free_port()
-        process = run_bastion(
-            "start",
-            "--home",
-            str(home),
-            "--port",
-            str(port),
-            "--backend",
-            backend or engine_url,
-            # Every test client comes from 127.0.0.1; tests of the protection turn it back on.
-            "-E",
-            "bastion.security.authc.brute_force.enabled=false",
-            *args,
-        )
-        gateway = Gateway(f"http://127.0.0.1:{port}", process, home)
+        gateway = launch_gateway(backend or engine_url, home, *args)
         started.append(gateway)
-        process.wait_for(r"Bastion is serving")
         return gateway
 
     yield start
     for gateway in started:
         gateway.process.stop()
+
+
+@pytest.fixture(scope="module")
+def module_gateway(engine_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """One gateway for a whole test module (for modules that build shared fixtures)."""
+    gateway = launch_gateway(engine_url, tmp_path_factory.mktemp("module-gateway"))
+    yield gateway
+    gateway.process.stop()
 
 
 @pytest.fixture

@@ -24,7 +24,10 @@ from bastion.authc.realms.native import NativeRealm
 from bastion.authc.realms.reserved import ReservedRealm
 from bastion.authc.service import AnonymousAccess, AuthenticationService
 from bastion.authc.user import User
+from bastion.authz.role_store import RoleStore
+from bastion.authz.service import AuthorizationService
 from bastion.backend.client import EngineClient, EngineUnavailable
+from bastion.backend.metadata import MetadataCache
 from bastion.config import settings as s
 from bastion.config.settings import Settings, SettingsError
 from bastion.store.security_index import SecurityIndex, StoreError
@@ -122,13 +125,18 @@ class Security:
             anonymous_access(settings),
             BruteForceProtection(BruteForcePolicy.from_settings(settings)),
         )
+        self.metadata = MetadataCache(engine, settings.get(s.METADATA_REFRESH_INTERVAL))
+        self.roles = RoleStore(self.index, config_dir / "roles.yml")
+        self.authz = AuthorizationService(self.roles, self.metadata)
         self._counter: int | None = None
         self._poller: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._poller = asyncio.create_task(self._poll_changes())
+        self.metadata.start()
 
     async def stop(self) -> None:
+        await self.metadata.stop()
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -137,16 +145,20 @@ class Security:
     def changed_locally(self) -> None:
         """A write through this worker: drop caches now rather than at the next poll."""
         self.authc.clear_caches()
+        self.roles.invalidate()
 
     async def _poll_changes(self) -> None:
         while True:
             await asyncio.sleep(CHANGE_POLL_INTERVAL)
             for realm in self._file_realms:
                 await asyncio.to_thread(realm.reload)
+            await asyncio.to_thread(self.roles.reload_file)
             try:
                 counter = await self.index.change_counter()
             except (EngineUnavailable, StoreError):
                 continue
-            if self._counter is not None and counter != self._counter:
+            # The first reading clears too: changes may have landed between start and now.
+            if counter != self._counter:
                 self.authc.clear_caches()
+                self.roles.invalidate()
             self._counter = counter

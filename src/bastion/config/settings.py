@@ -189,6 +189,13 @@ PASSWORD_MIN_LENGTH = Setting(
     "Shortest password accepted for new passwords (Elasticsearch: 6).",
 )
 
+METADATA_REFRESH_INTERVAL = Setting(
+    "bastion.security.authz.metadata.refresh_interval",
+    1.0,
+    _time_value,
+    "How often each worker re-reads index metadata changed around Bastion.",
+)
+
 # Realms: `*` stands for one key segment (realm type, then realm name).
 REALM_ORDER = Setting(
     "xpack.security.authc.realms.*.*.order", 0, _int_in(-(2**31), 2**31 - 1), "Realm order."
@@ -276,6 +283,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     ENGINE_JAVA_HOME,
     PASSWORD_HASHING_ALGORITHM,
     PASSWORD_MIN_LENGTH,
+    METADATA_REFRESH_INTERVAL,
     REALM_ORDER,
     REALM_ENABLED,
     REALM_CACHE_TTL,

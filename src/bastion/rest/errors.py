@@ -9,9 +9,16 @@ import orjson
 from aiohttp import web
 
 
-def error_body(status: int, error_type: str, reason: str, **extra: Any) -> bytes:
+def error_body(
+    status: int,
+    error_type: str,
+    reason: str,
+    root_cause: dict[str, Any] | None = None,
+    **extra: Any,
+) -> bytes:
     cause = {"type": error_type, "reason": reason, **extra}
-    return orjson.dumps({"error": {"root_cause": [cause], **cause}, "status": status})
+    root = [root_cause] if root_cause is not None else [cause]
+    return orjson.dumps({"error": {"root_cause": root, **cause}, "status": status})
 
 
 def error_response(

@@ -1,55 +1,37 @@
 """The request pipeline of one worker: every client request passes `RestPipeline.middleware`.
 
-In order: the body is read within limits → restricted indices are refused → the request is
-authenticated (`request["authentication"]`) → the matched handler runs: a local `_security` API,
-`GET /`, or forwarding to the engine. Authorization and audit (issues #4, #7) join here.
+In order: the body is read within limits → the request is authenticated
+(`request["authentication"]`) → its route is matched (`request["route"]`, None for a request
+Bastion does not know) → it is authorized (`request["authorized"]`: what may be sent, narrowed)
+→ the matched handler runs: a local `_security` API, `GET /`, or forwarding to the engine.
+Audit (issue #7) joins here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from bastion.authc.service import BASIC_CHALLENGE, RUN_AS_HEADER, AuthenticationError
+from bastion.authz.interceptors.bulk import merge_bulk_response
+from bastion.authz.interceptors.multi import merge_mget_response, merge_msearch_response
+from bastion.authz.service import Authorized
 from bastion.backend.client import EngineClient, EngineUnavailable
 from bastion.rest.errors import ElasticsearchError, error_response
 from bastion.rest.info import ClusterInfo
-from bastion.rest.proxy import forward
+from bastion.rest.proxy import engine_headers, forward
+from bastion.rest.routes import RouteMatch, match_raw
 from bastion.security import Security
 from bastion.store.security_index import StoreError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-# Until authorization (issue #4) resolves index expressions, any request that could name one of
-# Bastion's own indices is refused: by name, by a wildcard that could match one, in a
-# multi-target body, or by asking wildcards to expand to hidden indices.
-RESTRICTED_PROBES = (".bastion-security", ".bastion-tokens", ".bastion-sessions", ".bastion-audit")
-_BODY_TARGETS = ("_bulk", "_mget", "_msearch", "_reindex", "_aliases", "_restore", "_template")
-
-
-def names_restricted_index(path: str, query: str, body: bytes | None) -> bool:
-    lowered = path.lower()
-    if ".bastion" in lowered or ".bastion" in query.lower():
-        return True
-    first = lowered.lstrip("/").split("/", 1)[0]
-    for expression in first.split(","):
-        pattern = expression.lstrip("-")
-        if any(c in pattern for c in "*?") and any(
-            fnmatch.fnmatchcase(probe, pattern) for probe in RESTRICTED_PROBES
-        ):
-            return True
-    if "hidden" in query.lower() or "expand_wildcards=all" in query.lower():
-        return True
-    if not body or not any(target in lowered for target in _BODY_TARGETS):
-        return False
-    return b".bastion" in body.lower()
 
 
 class RestPipeline:
@@ -98,18 +80,22 @@ class RestPipeline:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             body = await self._read_body(request)
-            if names_restricted_index(request.path, request.query_string, body):
-                raise ElasticsearchError(
-                    403,
-                    "security_exception",
-                    f"the request [{request.method} {request.path}] names Bastion's restricted "
-                    "indices [.bastion-*], or could expand to them",
-                )
-            request["authentication"] = await self._security.authc.authenticate(
+            authentication = await self._security.authc.authenticate(
                 request.headers.get("Authorization"),
                 request.headers.get(RUN_AS_HEADER),
                 request.path_qs,
                 request.remote,
+            )
+            request["authentication"] = authentication
+            match = match_raw(request.method, request.raw_path)
+            request["route"] = match
+            request["authorized"] = await self._security.authz.authorize(
+                authentication,
+                match=match,
+                method=request.method,
+                raw_path=request.raw_path,
+                query=request.query,
+                body=body,
             )
             return await handler(request)
         except ElasticsearchError as error:
@@ -146,10 +132,66 @@ class RestPipeline:
         )
 
     async def forward(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read() if request.body_exists else None
-        return await forward(request, self._engine, body)
+        authorized: Authorized = request["authorized"]
+        body = (
+            authorized.body
+            if authorized.body is not None
+            else (await request.read() if request.body_exists else None)
+        )
+        if authorized.bulk or authorized.mget or authorized.msearch:
+            response: web.StreamResponse = await self._forward_and_merge(request, authorized)
+        else:
+            response = await forward(request, self._engine, body, authorized.path_qs)
+        if _may_change_metadata(request, self._security.metadata.current.exists):
+            await self._security.metadata.refresh_now()
+        return response
+
+    async def _forward_and_merge(
+        self, request: web.Request, authorized: Authorized
+    ) -> web.StreamResponse:
+        """Send the items that were allowed; put the denied ones back in the answer."""
+        engine: dict[str, Any] | None = None
+        if authorized.body is not None:
+            upstream = await self._engine.request(
+                request.method,
+                authorized.path_qs or request.raw_path,
+                engine_headers(request),
+                authorized.body,
+            )
+            async with upstream:
+                raw = await upstream.read()
+                if upstream.status != 200:
+                    return web.Response(
+                        status=upstream.status, body=raw, content_type="application/json"
+                    )
+            engine = orjson.loads(raw)
+        if authorized.bulk is not None:
+            merged = merge_bulk_response(engine, authorized.bulk)
+        elif authorized.mget is not None:
+            merged = merge_mget_response(engine, authorized.mget)
+        else:
+            assert authorized.msearch is not None
+            merged = merge_msearch_response(engine, authorized.msearch)
+        return web.Response(body=orjson.dumps(merged), content_type="application/json")
 
     async def cluster_info(self, _: web.Request) -> web.Response:
         body = orjson.dumps(await self._info.body(), option=orjson.OPT_INDENT_2)
         # aiohttp sends the headers (with Content-Length) but no body for HEAD.
         return web.Response(body=body, content_type="application/json")
+
+
+def _may_change_metadata(request: web.Request, known: Callable[[str], bool]) -> bool:
+    """Whether the engine's index metadata may have changed, so that wildcards must see it now:
+    after index administration, and after a write that may have created an index. (Bulk items
+    that create indices are seen at the next timed refresh.)"""
+    if request.method in ("GET", "HEAD"):
+        return False
+    match: RouteMatch | None = request["route"]
+    if match is None:
+        return True
+    action = match.action
+    if action.startswith("indices:admin/"):
+        return not action.startswith(("indices:admin/refresh", "indices:admin/flush"))
+    if action.startswith("indices:data/write/") and match.route.index_param:
+        return not all(known(name) for name in match.index_names)
+    return False

@@ -56,10 +56,13 @@ def engine_headers(request: web.Request) -> CIMultiDict[str]:
 
 
 async def forward(
-    request: web.Request, engine: EngineClient, body: bytes | None
+    request: web.Request, engine: EngineClient, body: bytes | None, path_qs: str | None = None
 ) -> web.StreamResponse:
-    """Send the request to the engine and relay its answer. Raises `EngineUnavailable`."""
-    upstream = await engine.request(request.method, request.raw_path, engine_headers(request), body)
+    """Send the request (with `path_qs` instead of the client's, when authorization narrowed
+    it) to the engine and relay its answer. Raises `EngineUnavailable`."""
+    upstream = await engine.request(
+        request.method, path_qs or request.raw_path, engine_headers(request), body
+    )
     async with upstream:
         headers: CIMultiDict[str] = CIMultiDict(
             (k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP

@@ -1,9 +1,10 @@
-"""`.bastion-security`: users, reserved-user passwords (and, later, roles, role mappings, API keys).
+"""`.bastion-security`: users, reserved-user passwords, roles (later role mappings, API keys).
 
 Like Elasticsearch's `.security` index: a hidden index with explicit, strict mappings and a schema
 version, created on first use. Writes use optimistic concurrency (`if_seq_no`/`if_primary_term`)
-and `refresh=wait_for`, so a write that returned is durable and visible to searches. Every write
-also bumps the change counter document, which each gateway worker polls to drop stale caches.
+and `refresh=true` (as Elasticsearch writes its security index), so a write that returned is
+durable and visible to searches at once. Every write also bumps the change counter document,
+which each gateway worker polls to drop stale caches.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ _MAPPINGS = {
         "metadata": {"type": "object", "enabled": False},
         "enabled": {"type": "boolean"},
         "counter": {"type": "long"},
+        "name": {"type": "keyword"},
+        "description": {"type": "text"},
+        "role": {"type": "object", "enabled": False},
     },
 }
 
@@ -101,7 +105,7 @@ class SecurityIndex:
         """Write a document. `expect`: the version read before (optimistic concurrency), `None`
         to require that the document does not exist yet, `True` to overwrite unconditionally."""
         await self.ensure()
-        path = _doc_path(doc_id) + "?refresh=wait_for"
+        path = _doc_path(doc_id) + "?refresh=true"
         if expect is None:
             path += "&op_type=create"
         elif isinstance(expect, StoredDoc):
@@ -116,7 +120,7 @@ class SecurityIndex:
 
     async def delete(self, doc_id: str) -> bool:
         await self.ensure()
-        status, body = await self._engine.json("DELETE", _doc_path(doc_id) + "?refresh=wait_for")
+        status, body = await self._engine.json("DELETE", _doc_path(doc_id) + "?refresh=true")
         if status not in (200, 404):
             raise StoreError(f"cannot delete {doc_id}: {status} {body}")
         if status == 200:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from types import MappingProxyType
 from typing import Any
 
@@ -26,7 +27,12 @@ from bastion.store.security_index import VersionConflict
 
 USER_FIELDS = {"password", "password_hash", "roles", "full_name", "email", "metadata", "enabled"}
 QUERY_FIELDS = {"username", "roles", "enabled", "full_name", "email"}
-MAX_RETRIES = 5
+MAX_RETRIES = 50  # concurrent writers of one user each retry after a conflict
+
+
+async def _after_conflict() -> None:
+    """A short random pause, so that writers racing for one document do not collide again."""
+    await asyncio.sleep(random.uniform(0.0, 0.02))  # noqa: S311 - jitter, not a secret
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -210,6 +216,7 @@ class UserApi:
                     expect=existing.doc if existing else None,
                 )
             except VersionConflict:
+                await _after_conflict()
                 continue
             self._security.changed_locally()
             return json_response({"created": existing is None})
@@ -259,6 +266,7 @@ class UserApi:
                         f"user-{username}", user_source(stored.user, new_hash), expect=stored.doc
                     )
             except VersionConflict:
+                await _after_conflict()
                 continue
             self._security.changed_locally()
             return json_response({})
@@ -306,6 +314,7 @@ class UserApi:
                         expect=stored.doc,
                     )
             except VersionConflict:
+                await _after_conflict()
                 continue
             self._security.changed_locally()
             return json_response({})

@@ -1,0 +1,1 @@
+"""Authorization: privileges, roles, the RBAC engine and request interceptors."""

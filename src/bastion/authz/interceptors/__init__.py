@@ -1,0 +1,1 @@
+"""Request types with special authorization rules, one module each (as in Elasticsearch)."""

@@ -1,0 +1,127 @@
+"""`_bulk`: every item is authorized on its own, as Elasticsearch does for its shard requests.
+
+Items the user may not perform are taken out of the body sent to the engine and answered with
+a 403 item error in their original place; the others proceed. When nothing is left, the engine
+is not called at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+# The action Elasticsearch authorizes for each bulk operation.
+ITEM_ACTIONS = {
+    "index": "indices:data/write/index:op_type/index",
+    "create": "indices:data/write/index:op_type/create",
+    "update": "indices:data/write/update",
+    "delete": "indices:data/write/delete",
+}
+
+
+class BulkFormatError(ValueError):
+    """The body is not a bulk body; Elasticsearch answers 400 with this message."""
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItem:
+    position: int
+    operation: str
+    index: str | None
+    id: str | None
+    lines: tuple[bytes, ...]  # the action line, then the source line unless a delete
+
+    @property
+    def action(self) -> str:
+        return ITEM_ACTIONS[self.operation]
+
+
+def parse_bulk(body: bytes, default_index: str | None) -> list[BulkItem]:
+    lines = body.split(b"\n")
+    items: list[BulkItem] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.strip():
+            i += 1
+            continue
+        try:
+            header = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise BulkFormatError(f"Malformed action/metadata line [{i + 1}]") from None
+        if not isinstance(header, dict) or len(header) != 1:
+            raise BulkFormatError(
+                f"Malformed action/metadata line [{i + 1}], expected a simple value for field "
+                "[_index] but found [START_OBJECT]"
+            )
+        [(operation, meta)] = header.items()
+        if operation not in ITEM_ACTIONS or not isinstance(meta, dict):
+            raise BulkFormatError(
+                f"Action/metadata line [{i + 1}] contains an unknown parameter [{operation}]"
+            )
+        index = meta.get("_index", default_index)
+        if not isinstance(index, str | None):
+            raise BulkFormatError(f"Malformed action/metadata line [{i + 1}]")
+        if operation == "delete":
+            item_lines: tuple[bytes, ...] = (line,)
+            i += 1
+        else:
+            if i + 1 >= len(lines) or not lines[i + 1].strip():
+                raise BulkFormatError("The bulk request must be terminated by a newline [\\n]")
+            item_lines = (line, lines[i + 1])
+            i += 2
+        doc_id = meta.get("_id")
+        items.append(
+            BulkItem(
+                len(items), operation, index, None if doc_id is None else str(doc_id), item_lines
+            )
+        )
+    return items
+
+
+def _denied_item(item: BulkItem, reason: str) -> dict[str, Any]:
+    error = {"type": "security_exception", "reason": reason}
+    entry: dict[str, Any] = {"_index": item.index, "status": 403, "error": error}
+    if item.id is not None:
+        entry["_id"] = item.id
+    return {item.operation: entry}
+
+
+@dataclass(frozen=True, slots=True)
+class BulkDecision:
+    body: bytes | None  # what to forward; None when every item was denied
+    denied: dict[int, dict[str, Any]]  # position → item error
+    total: int
+
+
+def authorize_bulk(
+    items: list[BulkItem], deny_reason: Callable[[BulkItem], str | None]
+) -> BulkDecision:
+    """`deny_reason(item)` is None when the item is allowed, else the 403 reason."""
+    kept: list[bytes] = []
+    denied: dict[int, dict[str, Any]] = {}
+    for item in items:
+        reason = deny_reason(item)
+        if reason is None:
+            kept.extend(item.lines)
+        else:
+            denied[item.position] = _denied_item(item, reason)
+    body = b"\n".join(kept) + b"\n" if kept else None
+    return BulkDecision(body, denied, len(items))
+
+
+def merge_bulk_response(engine: dict[str, Any] | None, decision: BulkDecision) -> dict[str, Any]:
+    """Put the denied items back in their places among the engine's answers."""
+    answered = iter(engine.get("items", []) if engine else [])
+    items = [
+        decision.denied[position] if position in decision.denied else next(answered)
+        for position in range(decision.total)
+    ]
+    merged: dict[str, Any] = {"took": engine.get("took", 0) if engine else 0, "errors": True}
+    if engine and "ingest_took" in engine:
+        merged["ingest_took"] = engine["ingest_took"]
+    merged["items"] = items
+    return merged

@@ -1,0 +1,117 @@
+"""A compiled `Role`: what a set of role descriptors grants, in a form that answers fast.
+
+Each privilege group compiles once to one predicate over action names; index name patterns
+compile to one regex per group. Decisions for (action, index) are memoised per role, so the hot
+path is a dictionary lookup. Restricted indices (Bastion's own and Elasticsearch's security
+indices) match a group only when it sets `allow_restricted_indices`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from bastion.authz.privileges import ActionPredicate, compile_cluster, compile_index
+from bastion.authz.role_descriptor import RoleDescriptor
+
+RESTRICTED = re.compile(r"\.bastion-.*|\.security.*")
+MAX_MEMO = 50_000
+
+
+def is_restricted(name: str) -> bool:
+    return RESTRICTED.fullmatch(name) is not None
+
+
+def compile_names(patterns: Iterable[str]) -> re.Pattern[str]:
+    """Index or user name patterns: `*`/`?` wildcards, or `/regex/` as in Elasticsearch."""
+    parts = []
+    for pattern in patterns:
+        if len(pattern) > 1 and pattern.startswith("/") and pattern.endswith("/"):
+            parts.append(f"(?:{pattern[1:-1]})")
+        else:
+            parts.append(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."))
+    return re.compile("|".join(parts) or "(?!)")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexGroup:
+    names: re.Pattern[str]
+    privileges: ActionPredicate
+    allow_restricted: bool
+    document_or_field_level: bool  # has `query` or `field_security`
+
+
+@dataclass(slots=True)
+class Role:
+    names: tuple[str, ...]
+    cluster: ActionPredicate
+    cluster_privileges: frozenset[str]
+    groups: tuple[IndexGroup, ...]
+    run_as: re.Pattern[str]
+    descriptors: tuple[RoleDescriptor, ...]
+    _memo: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+    @property
+    def is_superuser_like(self) -> bool:
+        """Holds the `all` cluster privilege: may use routes Bastion does not know."""
+        return "all" in self.cluster_privileges
+
+    def allows_cluster(self, action: str) -> bool:
+        return self.cluster(action)
+
+    def allows_index(self, action: str, name: str) -> bool:
+        key = (action, name)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._decide(action, name)
+            if len(self._memo) >= MAX_MEMO:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
+
+    def _decide(self, action: str, name: str) -> bool:
+        restricted = is_restricted(name)
+        return any(
+            group.names.fullmatch(name) is not None
+            and (group.allow_restricted or not restricted)
+            and group.privileges(action)
+            for group in self.groups
+        )
+
+    def document_or_field_level(self, action: str, name: str) -> bool:
+        """Whether a group granting this access restricts documents or fields."""
+        restricted = is_restricted(name)
+        return any(
+            group.document_or_field_level
+            and group.names.fullmatch(name) is not None
+            and (group.allow_restricted or not restricted)
+            and group.privileges(action)
+            for group in self.groups
+        )
+
+    def allows_run_as(self, username: str) -> bool:
+        return self.run_as.fullmatch(username) is not None
+
+
+def compile_role(names: Sequence[str], descriptors: Sequence[RoleDescriptor]) -> Role:
+    cluster_privileges = frozenset(p for d in descriptors for p in d.cluster)
+    groups = tuple(
+        IndexGroup(
+            compile_names(entry.names),
+            compile_index(entry.privileges),
+            entry.allow_restricted_indices,
+            entry.query is not None
+            or (entry.field_security is not None and entry.field_security.restricts_fields),
+        )
+        for descriptor in descriptors
+        for entry in descriptor.indices
+    )
+    return Role(
+        tuple(names),
+        compile_cluster(cluster_privileges),
+        cluster_privileges,
+        groups,
+        compile_names(user for d in descriptors for user in d.run_as),
+        tuple(descriptors),
+    )

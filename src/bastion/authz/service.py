@@ -1,0 +1,379 @@
+"""The authorization service: may this authenticated request run, and on what?
+
+After Elasticsearch's `AuthorizationService` and `RBACEngine`: run_as is checked first (the
+authenticating user's roles must allow running as the target), then the effective user's roles
+are compiled into a `Role`, then:
+
+- a request Bastion has no route for is allowed only with the `all` cluster privilege;
+- a cluster action needs a cluster privilege that grants it;
+- an index action resolves its targets (path or body) against the cached metadata: wildcards
+  expand to authorized names only, an explicitly named forbidden index is a 403, and the request
+  sent to the engine is rewritten to name exactly what was authorized;
+- `_bulk`, `_mget` and `_msearch` are authorized item by item (interceptors).
+
+Document and field level security is not enforced yet, so access granted only through a role
+entry with `query` or `field_security` is refused (fail closed) rather than given unfiltered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from multidict import MultiMapping
+
+from bastion.authc.user import Authentication
+from bastion.authz.index_resolver import IndicesOptions, resolve, split_expression
+from bastion.authz.interceptors.bulk import (
+    BulkDecision,
+    BulkFormatError,
+    BulkItem,
+    authorize_bulk,
+    parse_bulk,
+)
+from bastion.authz.interceptors.multi import (
+    MgetDecision,
+    MsearchDecision,
+    MultiFormatError,
+    authorize_mget,
+    authorize_msearch,
+)
+from bastion.authz.messages import denied_cluster, denied_indices, denied_run_as
+from bastion.authz.permission import Role
+from bastion.authz.role_store import RoleStore
+from bastion.backend.metadata import MetadataCache
+from bastion.rest.errors import ElasticsearchError
+from bastion.rest.routes import BodyParser, IndexSource, RouteMatch
+
+# Every authenticated user may do these to themselves (Elasticsearch's built-in default role).
+SELF_ACTIONS = frozenset(
+    {
+        "cluster:admin/xpack/security/user/authenticate",
+        "cluster:admin/xpack/security/user/has_privileges",
+        "cluster:admin/xpack/security/user/list_privileges",
+        "cluster:admin/xpack/security/user/change_password",
+    }
+)
+UNKNOWN_ROUTE_ACTION = "cluster:admin/bastion/unknown_route"
+
+
+def forbidden(reason: str) -> ElasticsearchError:
+    return ElasticsearchError(403, "security_exception", reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Authorized:
+    """What the pipeline forwards: the path and body narrowed to what was authorized, and the
+    per-item denials to merge into the engine's answer."""
+
+    path_qs: str | None = None
+    body: bytes | None = None
+    bulk: BulkDecision | None = None
+    mget: MgetDecision | None = None
+    msearch: MsearchDecision | None = None
+
+
+ALLOWED = Authorized()
+
+
+def with_index_expression(raw_path: str, match: RouteMatch, expression: str) -> str:
+    """The raw path with its index segment replaced (or, for `GET /_search`-style routes without
+    one, inserted) so that the engine sees exactly the authorized names."""
+    path, sep, query = raw_path.partition("?")
+    segments = path.split("/")
+    encoded = ",".join(quote(name, safe="*-") for name in expression.split(","))
+    position = match.route.param_position(match.route.index_param)
+    if position is not None and match.params.get(match.route.index_param or "") is not None:
+        segments[position + 1] = encoded
+    elif match.route.target_position is not None:
+        segments.insert(match.route.target_position + 1, encoded)
+    else:
+        raise ElasticsearchError(
+            403, "security_exception", "this request cannot be narrowed to authorized indices"
+        )
+    return "/".join(segments) + sep + query
+
+
+class AuthorizationService:
+    def __init__(self, roles: RoleStore, metadata: MetadataCache) -> None:
+        self.roles = roles
+        self.metadata = metadata
+
+    async def authorize(
+        self,
+        authentication: Authentication,
+        *,
+        match: RouteMatch | None,
+        method: str,
+        raw_path: str,
+        query: MultiMapping[str],
+        body: bytes | None,
+    ) -> Authorized:
+        action = match.action if match else UNKNOWN_ROUTE_ACTION
+        if authentication.authenticating_user is not None:
+            runner = await self.roles.role(authentication.authenticating_user.roles)
+            if not runner.allows_run_as(authentication.user.username):
+                raise forbidden(denied_run_as(authentication, action))
+        if (
+            match is not None
+            and action in SELF_ACTIONS
+            and not _names_other_user(match, authentication)
+        ):
+            return ALLOWED
+        role = await self.roles.role(authentication.user.roles)
+        if match is None:
+            if role.is_superuser_like:
+                return ALLOWED
+            raise forbidden(
+                denied_cluster(authentication, f"{method} {raw_path.partition('?')[0]}")
+            )
+        route = match.route
+        if route.kind == "cluster":
+            if role.allows_cluster(action):
+                return ALLOWED
+            raise forbidden(denied_cluster(authentication, action))
+        if route.indices is IndexSource.NONE:
+            if self._allows_some_index(role, action):
+                return ALLOWED
+            raise forbidden(denied_indices(authentication, action, ["*"]))
+        if route.indices is IndexSource.PATH:
+            return self._path_targets(authentication, role, match, raw_path, query)
+        return self._body_targets(authentication, role=role, match=match, query=query, body=body)
+
+    def _allows_some_index(self, role: Role, action: str) -> bool:
+        return any(group.privileges(action) for group in role.groups)
+
+    def _checker(
+        self, authentication: Authentication, role: Role, action: str
+    ) -> Callable[[str], bool]:
+        metadata = self.metadata.current
+
+        def allowed(name: str) -> bool:
+            if not role.allows_index(action, name):
+                return False
+            if role.document_or_field_level(action, name):
+                raise forbidden(
+                    f"access to index [{name}] is granted with document or field level security, "
+                    "which Bastion does not enforce yet; the request was refused"
+                )
+            # An alias grants what its name grants, but never a restricted index behind it.
+            members = metadata.aliases.get(name, ())
+            return all(role.allows_index(action, m) for m in members if m.startswith(".bastion"))
+
+        return allowed
+
+    def _narrow(
+        self,
+        authentication: Authentication,
+        role: Role,
+        action: str,
+        expression: str | None,
+        options: IndicesOptions,
+    ) -> tuple[str | None, str | None]:
+        """(authorized expression, None) or (None, the 403 reason)."""
+        resolved = resolve(
+            split_expression(expression),
+            self.metadata.current,
+            options,
+            self._checker(authentication, role, action),
+        )
+        if resolved.denied:
+            return None, denied_indices(authentication, action, resolved.denied)
+        return resolved.expression, None
+
+    def _path_targets(
+        self,
+        authentication: Authentication,
+        role: Role,
+        match: RouteMatch,
+        raw_path: str,
+        query: MultiMapping[str],
+    ) -> Authorized:
+        route = match.route
+        action = route.item_action(query.get("op_type")) if route.composite else route.action
+        options = IndicesOptions.from_query(query)
+        expression, reason = self._narrow(
+            authentication, role, action, match.index_expression, options
+        )
+        if reason is not None or expression is None:
+            raise forbidden(reason or "")
+        for param in route.related_params:
+            name = match.params.get(param)
+            if name and not self._checker(authentication, role, action)(name):
+                raise forbidden(denied_indices(authentication, action, [name]))
+        if expression == match.index_expression:
+            return ALLOWED
+        return Authorized(path_qs=with_index_expression(raw_path, match, expression))
+
+    def _body_targets(
+        self,
+        authentication: Authentication,
+        *,
+        role: Role,
+        match: RouteMatch,
+        query: MultiMapping[str],
+        body: bytes | None,
+    ) -> Authorized:
+        route = match.route
+        default_index = match.index_expression if route.index_param else None
+        if (
+            default_index is not None
+            and not self._checker(authentication, role, route.index_action)(default_index)
+            and route.body is not BodyParser.MSEARCH
+        ):
+            raise forbidden(denied_indices(authentication, route.index_action, [default_index]))
+        if not body:
+            raise ElasticsearchError(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: request body is required;",
+            )
+        try:
+            if route.body is BodyParser.BULK:
+                return self._bulk(authentication, role, body, default_index)
+            if route.body is BodyParser.MGET:
+                return self._mget(authentication, role, body, default_index)
+            if route.body is BodyParser.MSEARCH:
+                return self._msearch(authentication, role, body, default_index, query)
+            if route.body is BodyParser.REINDEX:
+                return self._reindex(authentication, role, body)
+            if route.body is BodyParser.ALIASES:
+                return self._aliases(authentication, role, body)
+        except (BulkFormatError, MultiFormatError) as error:
+            raise ElasticsearchError(400, "illegal_argument_exception", str(error)) from None
+        # A body Bastion cannot read safely is refused unless the user may do anything.
+        if role.is_superuser_like:
+            return ALLOWED
+        raise forbidden(denied_indices(authentication, route.index_action, ["*"]))
+
+    def _bulk(
+        self, authentication: Authentication, role: Role, body: bytes, default: str | None
+    ) -> Authorized:
+        def reason(item: BulkItem) -> str | None:
+            if item.index is None:
+                return None  # the engine answers "index is missing"
+            if self._checker(authentication, role, item.action)(item.index):
+                return None
+            return denied_indices(authentication, item.action, [item.index])
+
+        decision = authorize_bulk(parse_bulk(body, default), reason)
+        if not decision.denied:
+            return ALLOWED
+        return Authorized(body=decision.body, bulk=decision)
+
+    def _mget(
+        self, authentication: Authentication, role: Role, body: bytes, default: str | None
+    ) -> Authorized:
+        action = "indices:data/read/mget[shard]"
+        check = self._checker(authentication, role, action)
+
+        def reason(index: str) -> str | None:
+            return None if check(index) else denied_indices(authentication, action, [index])
+
+        decision = authorize_mget(body, default, reason)
+        if not decision.denied:
+            return ALLOWED
+        return Authorized(body=decision.body, mget=decision)
+
+    def _msearch(
+        self,
+        authentication: Authentication,
+        role: Role,
+        body: bytes,
+        default: str | None,
+        query: MultiMapping[str],
+    ) -> Authorized:
+        action = "indices:data/read/search"
+        options = IndicesOptions.from_query(query)
+
+        def narrow(expression: str | None) -> tuple[str | None, str | None]:
+            return self._narrow(authentication, role, action, expression, options)
+
+        decision = authorize_msearch(body, default, narrow)
+        return Authorized(body=decision.body, msearch=decision)
+
+    def _reindex(self, authentication: Authentication, role: Role, body: bytes) -> Authorized:
+        request = _json_object(body, "reindex")
+        source, dest = request.get("source"), request.get("dest")
+        if not isinstance(source, dict) or not isinstance(dest, dict):
+            raise ElasticsearchError(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: use _reindex with a source and a dest;",
+            )
+        if "remote" in source and not role.is_superuser_like:
+            raise forbidden(
+                "reindex from a remote cluster needs the [all] cluster privilege in Bastion"
+            )
+        requested = source.get("index")
+        if isinstance(requested, list):
+            requested = ",".join(str(part) for part in requested)
+        expression, reason = self._narrow(
+            authentication, role, "indices:data/read/search", requested, IndicesOptions()
+        )
+        if reason is not None or expression is None:
+            raise forbidden(reason or "")
+        target = dest.get("index")
+        action = "indices:data/write/index:op_type/index"
+        if not isinstance(target, str) or not self._checker(authentication, role, action)(target):
+            raise forbidden(denied_indices(authentication, action, [str(target)]))
+        if expression == requested:
+            return ALLOWED
+        rewritten = {**request, "source": {**source, "index": expression.split(",")}}
+        return Authorized(body=orjson.dumps(rewritten))
+
+    def _aliases(self, authentication: Authentication, role: Role, body: bytes) -> Authorized:
+        request = _json_object(body, "aliases")
+        actions = request.get("actions")
+        if not isinstance(actions, list):
+            raise ElasticsearchError(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: no action specified;",
+            )
+        action = "indices:admin/aliases"
+        check = self._checker(authentication, role, action)
+        names: list[str] = []
+        for entry in actions:
+            if not isinstance(entry, dict) or len(entry) != 1:
+                raise ElasticsearchError(
+                    400, "illegal_argument_exception", "malformed alias action"
+                )
+            [(_, spec)] = entry.items()
+            if not isinstance(spec, dict):
+                raise ElasticsearchError(
+                    400, "illegal_argument_exception", "malformed alias action"
+                )
+            for key in ("index", "indices", "alias", "aliases"):
+                value = spec.get(key)
+                names += [value] if isinstance(value, str) else [str(v) for v in value or ()]
+        # Wildcards in alias actions are left to users who may do anything: fail closed.
+        denied = [
+            name
+            for name in names
+            if not check(name) or (any(c in name for c in "*?") and not role.is_superuser_like)
+        ]
+        if denied:
+            raise forbidden(denied_indices(authentication, action, denied))
+        return ALLOWED
+
+
+def _json_object(body: bytes, what: str) -> dict[str, Any]:
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ElasticsearchError(
+            400, "parse_exception", f"failed to parse the {what} request: {error.msg}"
+        ) from None
+    if not isinstance(request, dict):
+        raise ElasticsearchError(400, "parse_exception", f"failed to parse the {what} request")
+    return request
+
+
+def _names_other_user(match: RouteMatch, authentication: Authentication) -> bool:
+    """`PUT /_security/user/<name>/_password` is a self action only for one's own name."""
+    name = match.params.get("username")
+    return name is not None and name != authentication.user.username

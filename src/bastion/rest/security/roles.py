@@ -1,0 +1,221 @@
+"""The role APIs: `/_security/role[/<name>]`, `_clear_cache`, the built-in privileges, and the
+privilege checks `_has_privileges` and `user/_privileges`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bastion.authz.permission import Role, compile_names, is_restricted
+from bastion.authz.privileges import builtin_privileges, implies, privilege_error
+from bastion.authz.reserved_roles import RESERVED_ROLES, is_reserved_role
+from bastion.authz.role_descriptor import (
+    RoleDescriptor,
+    RoleDescriptorError,
+    parse_role_descriptor,
+    validate_privileges,
+)
+from bastion.authz.role_store import role_doc_id, role_source
+from bastion.config import settings as s
+from bastion.rest.errors import ElasticsearchError, illegal_argument, parse_error, validation_error
+from bastion.rest.security.users import authentication, json_response, read_json
+from bastion.security import Security
+
+
+def _descriptor_json(descriptor: RoleDescriptor) -> dict[str, Any]:
+    body: dict[str, Any] = descriptor.to_json()
+    return body
+
+
+def _role_error(error: RoleDescriptorError) -> ElasticsearchError:
+    root = error.root_cause()
+    extra: dict[str, Any] = {"caused_by": error.caused_by.to_json()} if error.caused_by else {}
+    if root is not error:
+        extra["root_cause"] = {"type": root.error_type, "reason": root.reason}
+    return ElasticsearchError(error.status, error.error_type, error.reason, **extra)
+
+
+class RoleApi:
+    def __init__(self, security: Security) -> None:
+        self._security = security
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/_security/role", self.get_roles),
+            web.get("/_security/role/", self.get_roles),
+            web.get("/_security/role/{name}", self.get_roles),
+            web.put("/_security/role/{name}", self.put_role),
+            web.post("/_security/role/{name}", self.put_role),
+            web.delete("/_security/role/{name}", self.delete_role),
+            web.post("/_security/role/{name}/_clear_cache", self.clear_cache),
+            web.get("/_security/privilege/_builtin", self.builtin),
+            web.get("/_security/user/_has_privileges", self.has_privileges),
+            web.post("/_security/user/_has_privileges", self.has_privileges),
+            web.get("/_security/user/{username}/_has_privileges", self.has_privileges),
+            web.post("/_security/user/{username}/_has_privileges", self.has_privileges),
+            web.get("/_security/user/_privileges", self.user_privileges),
+        ]
+
+    async def _native(self) -> dict[str, RoleDescriptor]:
+        _, docs = await self._security.index.search(
+            {"query": {"term": {"doc_type": "role"}}, "size": 10_000, "sort": ["name"]}
+        )
+        found = {}
+        for doc in docs:
+            try:
+                found[doc.source["name"]] = parse_role_descriptor(
+                    doc.source["name"], doc.source["role"]
+                )
+            except RoleDescriptorError:
+                continue
+        return found
+
+    async def get_roles(self, request: web.Request) -> web.Response:
+        names = [n for n in request.match_info.get("name", "").split(",") if n]
+        roles = self._security.roles
+        if not names:
+            every = {**await self._native(), **roles.file_roles, **RESERVED_ROLES}
+            return json_response({name: _descriptor_json(d) for name, d in sorted(every.items())})
+        found = {d.name: _descriptor_json(d) for d in await roles.descriptors(names)}
+        return json_response(found, 200 if found else 404)
+
+    async def put_role(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = await read_json(request, f"role [{name}]")
+        if is_reserved_role(name):
+            raise validation_error(f"Role [{name}] is reserved and may not be used.")
+        try:
+            descriptor = parse_role_descriptor(name, body)
+            validate_privileges(
+                descriptor,
+                lambda p: privilege_error("cluster", p),
+                lambda p: privilege_error("index", p),
+            )
+        except RoleDescriptorError as error:
+            raise _role_error(error) from None
+        existing = await self._security.index.get(role_doc_id(name))
+        await self._security.index.put(role_doc_id(name), role_source(descriptor, body))
+        self._security.changed_locally()
+        return json_response({"role": {"created": existing is None}})
+
+    async def delete_role(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if is_reserved_role(name):
+            raise illegal_argument(f"role [{name}] is reserved and cannot be deleted")
+        found = await self._security.index.delete(role_doc_id(name))
+        self._security.changed_locally()
+        return json_response({"found": found}, 200 if found else 404)
+
+    async def clear_cache(self, request: web.Request) -> web.Response:
+        self._security.roles.invalidate()
+        await self._security.index.bump_change_counter()
+        settings = self._security.settings
+        node = settings.get(s.NODE_NAME)
+        return json_response(
+            {
+                "_nodes": {"total": 1, "successful": 1, "failed": 0},
+                "cluster_name": settings.get(s.CLUSTER_NAME),
+                "nodes": {node: {"name": node}},
+            }
+        )
+
+    async def builtin(self, _: web.Request) -> web.Response:
+        return json_response(builtin_privileges())
+
+    # --- privilege checks --------------------------------------------------------------------
+
+    async def _role(self, request: web.Request) -> Role:
+        return await self._security.roles.role(authentication(request).user.roles)
+
+    async def has_privileges(self, request: web.Request) -> web.Response:
+        username = request.match_info.get("username")
+        me = authentication(request).user
+        if username is not None and username != me.username:
+            raise illegal_argument("users may only check their own privileges")
+        raw = await request.read()
+        body = await read_json(request, "has privileges request") if raw.strip() else {}
+        for key in body:
+            if key not in ("cluster", "index", "application"):
+                raise parse_error(
+                    f"failed to parse has privileges request. unexpected field [{key}]"
+                )
+        role = await self._role(request)
+        cluster = {
+            p: implies("cluster", role.cluster_privileges, [p]) for p in body.get("cluster") or []
+        }
+        index: dict[str, dict[str, bool]] = {}
+        for entry in body.get("index") or []:
+            if not isinstance(entry, dict) or "names" not in entry or "privileges" not in entry:
+                raise parse_error(
+                    "failed to parse has privileges request. "
+                    "[index] entries need [names] and [privileges]"
+                )
+            names = entry["names"] if isinstance(entry["names"], list) else [entry["names"]]
+            restricted_ok = bool(entry.get("allow_restricted_indices", False))
+            for name in names:
+                held = _privileges_on(role, str(name), restricted_ok)
+                checks = index.setdefault(str(name), {})
+                for privilege in entry["privileges"]:
+                    checks[privilege] = implies("index", held, [privilege])
+        application: dict[str, dict[str, dict[str, bool]]] = {}
+        for entry in body.get("application") or []:
+            app = entry.get("application", "")
+            for resource in entry.get("resources", []):
+                for privilege in entry.get("privileges", []):
+                    application.setdefault(app, {}).setdefault(resource, {})[privilege] = (
+                        _application_allows(role, app, privilege, resource)
+                    )
+        every = [
+            *cluster.values(),
+            *(v for c in index.values() for v in c.values()),
+            *(v for r in application.values() for c in r.values() for v in c.values()),
+        ]
+        return json_response(
+            {
+                "username": me.username,
+                "has_all_requested": all(every),
+                "cluster": cluster,
+                "index": index,
+                "application": application,
+            }
+        )
+
+    async def user_privileges(self, request: web.Request) -> web.Response:
+        role = await self._role(request)
+        descriptors = role.descriptors
+        return json_response(
+            {
+                "cluster": sorted({p for d in descriptors for p in d.cluster}),
+                "global": [],
+                "indices": [entry.to_json() for d in descriptors for entry in d.indices],
+                "applications": [a.to_json() for d in descriptors for a in d.applications],
+                "run_as": sorted({u for d in descriptors for u in d.run_as}),
+            }
+        )
+
+
+def _privileges_on(role: Role, name: str, restricted_ok: bool) -> list[str]:
+    """The index privileges the role holds on every index `name` (a name or pattern) covers.
+    A pattern is covered when the role's own pattern matches it as a string: `logs-*` covers
+    `logs-2024*`, `logs-a*` does not cover `logs-*`."""
+    held: list[str] = []
+    for descriptor in role.descriptors:
+        for entry in descriptor.indices:
+            if entry.allow_restricted_indices is False and (restricted_ok or is_restricted(name)):
+                continue
+            if compile_names(entry.names).fullmatch(name):
+                held += entry.privileges
+    return held
+
+
+def _application_allows(role: Role, application: str, privilege: str, resource: str) -> bool:
+    for descriptor in role.descriptors:
+        for entry in descriptor.applications:
+            if (
+                compile_names([entry.application]).fullmatch(application)
+                and compile_names(entry.resources).fullmatch(resource)
+                and ("*" in entry.privileges or privilege in entry.privileges)
+            ):
+                return True
+    return False

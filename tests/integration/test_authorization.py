@@ -1,0 +1,423 @@
+"""Authorization through the gateway: roles, index expressions, per-item checks, run_as, and
+attempts to get around them."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from elasticsearch import ApiError, AuthorizationException, Elasticsearch, helpers
+
+from tests.conftest import ELASTIC, Gateway, http_request
+
+PASSWORD = "a-good-password"
+
+
+@pytest.fixture(scope="module")
+def tag() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+@pytest.fixture(scope="module")
+def gateway(module_gateway: Gateway) -> Gateway:
+    return module_gateway
+
+
+@pytest.fixture(scope="module")
+def admin(gateway: Gateway) -> Elasticsearch:
+    return Elasticsearch(gateway.url, basic_auth=ELASTIC, request_timeout=30)
+
+
+@pytest.fixture(scope="module")
+def world(admin: Elasticsearch, tag: str) -> dict[str, str]:
+    """Indices logs-<tag>-1/2 and secret-<tag>; roles and users reading and writing logs."""
+    logs, secret = f"logs-{tag}", f"secret-{tag}"
+    for index in (f"{logs}-1", f"{logs}-2", secret):
+        admin.index(index=index, id="1", document={"owner": index}, refresh=True)
+    admin.security.put_role(
+        name=f"reader-{tag}", indices=[{"names": [f"{logs}-*"], "privileges": ["read"]}]
+    )
+    admin.security.put_role(
+        name=f"writer-{tag}",
+        indices=[{"names": [f"{logs}-*"], "privileges": ["write", "create_index", "read"]}],
+    )
+    admin.security.put_role(name=f"monitor-{tag}", cluster=["monitor"])
+    admin.security.put_role(
+        name=f"everything-{tag}", cluster=["all"], indices=[{"names": ["*"], "privileges": ["all"]}]
+    )
+    for user, roles in (
+        ("alice", [f"reader-{tag}"]),
+        ("bob", [f"writer-{tag}"]),
+        ("carol", [f"monitor-{tag}", f"reader-{tag}"]),
+        ("dave", [f"everything-{tag}"]),
+    ):
+        admin.security.put_user(username=f"{user}-{tag}", password=PASSWORD, roles=roles)
+    return {"logs": logs, "secret": secret, "tag": tag}
+
+
+def as_user(gateway: Gateway, user: str, world: dict[str, str]) -> Elasticsearch:
+    return Elasticsearch(
+        gateway.url, basic_auth=(f"{user}-{world['tag']}", PASSWORD), request_timeout=30
+    )
+
+
+def call(
+    gateway: Gateway,
+    user: str,
+    world: dict[str, str],
+    method: str,
+    path: str,
+    body: Any = None,
+    content_type: str = "application/json",
+) -> tuple[int, Any]:
+    if isinstance(body, dict | list):
+        body = json.dumps(body).encode()
+    status, _, raw = http_request(
+        gateway.url,
+        method,
+        path,
+        body,
+        {"Content-Type": content_type},
+        auth=(f"{user}-{world['tag']}", PASSWORD),
+    )
+    return status, json.loads(raw) if raw else None
+
+
+def test_wildcards_expand_to_authorized_indices_only(
+    gateway: Gateway, world: dict[str, str]
+) -> None:
+    alice = as_user(gateway, "alice", world)
+    owners = {h["_source"]["owner"] for h in alice.search(index="*", size=100)["hits"]["hits"]}
+    assert owners == {f"{world['logs']}-1", f"{world['logs']}-2"}
+    owners = {h["_source"]["owner"] for h in alice.search(size=100)["hits"]["hits"]}
+    assert world["secret"] not in owners
+    assert alice.count(index=f"{world['logs']}-*")["count"] == 2
+    assert alice.search(index=f"{world['secret'][:4]}*")["hits"]["total"]["value"] == 0
+
+
+def test_explicit_forbidden_index_is_403_with_elasticsearch_message(
+    gateway: Gateway, world: dict[str, str]
+) -> None:
+    status, body = call(gateway, "alice", world, "GET", f"/{world['secret']}/_search")
+    assert status == 403
+    assert body["error"]["type"] == "security_exception"
+    assert body["error"]["reason"] == (
+        f"action [indices:data/read/search] is unauthorized for user [alice-{world['tag']}] "
+        f"with effective roles [reader-{world['tag']}] on indices [{world['secret']}], "
+        "this action is granted by the index privileges [read,all]"
+    )
+    status, _ = call(
+        gateway, "alice", world, "GET", f"/{world['logs']}-1,{world['secret']}/_search"
+    )
+    assert status == 403
+    # ignore_unavailable drops the forbidden name instead.
+    status, body = call(
+        gateway,
+        "alice",
+        world,
+        "GET",
+        f"/{world['logs']}-1,{world['secret']}/_search?ignore_unavailable=true",
+    )
+    assert status == 200
+    assert body["hits"]["total"]["value"] == 1
+
+
+def test_cluster_privileges(gateway: Gateway, world: dict[str, str]) -> None:
+    with pytest.raises(AuthorizationException) as denied:
+        as_user(gateway, "alice", world).cluster.health()
+    assert "this action is granted by the cluster privileges [monitor," in str(denied.value)
+    assert as_user(gateway, "carol", world).cluster.health()["status"] in ("green", "yellow")
+
+
+def test_writes_need_write_privileges(gateway: Gateway, world: dict[str, str]) -> None:
+    with pytest.raises(AuthorizationException):
+        as_user(gateway, "alice", world).index(index=f"{world['logs']}-1", document={"a": 1})
+    bob = as_user(gateway, "bob", world)
+    assert bob.index(index=f"{world['logs']}-1", document={"a": 1})["result"] == "created"
+    assert bob.index(index=f"{world['logs']}-new", document={"a": 1})["result"] == "created"
+    with pytest.raises(AuthorizationException):
+        bob.index(index=world["secret"], document={"a": 1})
+
+
+def test_bulk_items_are_authorized_one_by_one(gateway: Gateway, world: dict[str, str]) -> None:
+    logs, secret = f"{world['logs']}-1", world["secret"]
+    body = (
+        f'{{"index":{{"_index":"{logs}","_id":"b1"}}}}\n{{"a":1}}\n'
+        f'{{"index":{{"_index":"{secret}","_id":"b2"}}}}\n{{"a":2}}\n'
+        f'{{"delete":{{"_index":"{secret}","_id":"1"}}}}\n'
+        f'{{"create":{{"_index":"{logs}","_id":"b3"}}}}\n{{"a":3}}\n'
+    ).encode()
+    status, answer = call(gateway, "bob", world, "POST", "/_bulk", body, "application/x-ndjson")
+    assert status == 200
+    assert answer["errors"] is True
+    statuses = [next(iter(item.values()))["status"] for item in answer["items"]]
+    assert statuses == [201, 403, 403, 201]
+    assert answer["items"][1]["index"]["error"]["type"] == "security_exception"
+    admin_view = http_request(gateway.url, "GET", f"/{secret}/_doc/1")
+    assert admin_view[0] == 200  # the denied delete did not happen
+
+
+def test_mget_and_msearch_per_item(gateway: Gateway, world: dict[str, str]) -> None:
+    logs, secret = f"{world['logs']}-1", world["secret"]
+    status, answer = call(
+        gateway,
+        "alice",
+        world,
+        "POST",
+        "/_mget",
+        {"docs": [{"_index": logs, "_id": "1"}, {"_index": secret, "_id": "1"}]},
+    )
+    assert status == 200
+    assert answer["docs"][0]["found"] is True
+    assert answer["docs"][1]["error"]["type"] == "security_exception"
+    body = (
+        f'{{"index":"{world["logs"]}-*"}}\n{{"query":{{"match_all":{{}}}}}}\n'
+        f'{{"index":"{secret}"}}\n{{}}\n{{"index":"*"}}\n{{"size":100}}\n'
+    ).encode()
+    status, answer = call(
+        gateway, "alice", world, "POST", "/_msearch", body, "application/x-ndjson"
+    )
+    assert status == 200
+    first, second, third = answer["responses"]
+    assert first["hits"]["total"]["value"] >= 2
+    assert second["status"] == 403
+    assert all(h["_index"] != secret for h in third["hits"]["hits"])
+
+
+def test_reindex_needs_read_on_source_and_write_on_dest(
+    gateway: Gateway, world: dict[str, str]
+) -> None:
+    status, _ = call(
+        gateway,
+        "bob",
+        world,
+        "POST",
+        "/_reindex?refresh=true",
+        {"source": {"index": world["secret"]}, "dest": {"index": f"{world['logs']}-copy"}},
+    )
+    assert status == 403
+    status, _ = call(
+        gateway,
+        "alice",
+        world,
+        "POST",
+        "/_reindex?refresh=true",
+        {"source": {"index": f"{world['logs']}-1"}, "dest": {"index": f"{world['logs']}-copy"}},
+    )
+    assert status == 403
+    status, answer = call(
+        gateway,
+        "bob",
+        world,
+        "POST",
+        "/_reindex?refresh=true",
+        {"source": {"index": f"{world['logs']}-1"}, "dest": {"index": f"{world['logs']}-copy"}},
+    )
+    assert status == 200, answer
+
+
+def test_aliases_need_manage_on_indices_and_aliases(
+    gateway: Gateway, world: dict[str, str], admin: Elasticsearch
+) -> None:
+    status, _ = call(
+        gateway,
+        "bob",
+        world,
+        "POST",
+        "/_aliases",
+        {"actions": [{"add": {"index": world["secret"], "alias": f"{world['logs']}-sneaky"}}]},
+    )
+    assert status == 403
+    # An alias the admin made over a forbidden index is reached only by its own name's grant.
+    admin.indices.put_alias(index=world["secret"], name=f"hidden-{world['tag']}")
+    status, _ = call(gateway, "alice", world, "GET", f"/hidden-{world['tag']}/_search")
+    assert status == 403
+    status, body = call(gateway, "alice", world, "GET", "/hidden-*/_search")
+    assert status == 200
+    assert body["hits"]["total"]["value"] == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//{secret}/_search",
+        "/%73ecret-{tag}/_search",
+        "/{secret}%2C/_search",
+        "/{secret},/_search",
+        "/{logs}-1,{secret}/_count",
+        "/{secret}/_search/template",
+        "/<{secret}>/_search",
+    ],
+)
+def test_path_tricks_do_not_reach_a_forbidden_index(
+    gateway: Gateway, world: dict[str, str], path: str
+) -> None:
+    path = path.format(secret=world["secret"], tag=world["tag"], logs=world["logs"])
+    status, body = call(gateway, "alice", world, "GET", path, {"query": {"match_all": {}}})
+    assert status in (400, 403, 404), body
+    assert world["secret"] not in json.dumps((body or {}).get("hits", {}))
+
+
+def test_restricted_indices(gateway: Gateway, world: dict[str, str]) -> None:
+    # `all` on `*` does not reach restricted indices without allow_restricted_indices.
+    status, _ = call(gateway, "dave", world, "GET", "/.bastion-security/_search")
+    assert status == 403
+    status, body = call(gateway, "dave", world, "GET", "/*/_search?expand_wildcards=all&size=100")
+    assert status == 200
+    assert all(not h["_index"].startswith(".bastion") for h in body["hits"]["hits"])
+    status, body = call(gateway, "dave", world, "GET", "/.b*/_search?size=100")
+    assert status == 200
+    assert body["hits"]["total"]["value"] == 0
+    status, body = call(
+        gateway,
+        "dave",
+        world,
+        "POST",
+        "/_bulk",
+        b'{"index":{"_index":".bastion-security","_id":"x"}}\n{"a":1}\n',
+        "application/x-ndjson",
+    )
+    assert body["items"][0]["index"]["status"] == 403
+    # The superuser reads restricted indices (as in Elasticsearch 8) but cannot write them.
+    status, _, _ = http_request(gateway.url, "GET", "/.bastion-security/_search")
+    assert status == 200
+    status, _, raw = http_request(
+        gateway.url,
+        "POST",
+        "/_bulk",
+        b'{"index":{"_index":".bastion-security","_id":"x"}}\n{"a":1}\n',
+        {"Content-Type": "application/x-ndjson"},
+    )
+    assert json.loads(raw)["items"][0]["index"]["status"] == 403
+
+
+def test_unknown_routes_need_the_all_privilege(gateway: Gateway, world: dict[str, str]) -> None:
+    status, body = call(gateway, "carol", world, "GET", "/_plugins/_security/api/roles")
+    assert status == 403
+    assert body["error"]["type"] == "security_exception"
+    status, _, _ = http_request(gateway.url, "GET", "/_plugins/_security/api/roles")
+    assert status != 403  # the superuser's request reaches the engine
+
+
+def test_run_as_needs_the_run_as_privilege(gateway: Gateway, world: dict[str, str]) -> None:
+    target = f"carol-{world['tag']}"
+    status, _, raw = http_request(
+        gateway.url, "GET", "/_security/_authenticate", headers={"es-security-runas-user": target}
+    )
+    assert (status, json.loads(raw)["username"]) == (200, target)
+    status, _, raw = http_request(
+        gateway.url,
+        "GET",
+        "/_security/_authenticate",
+        headers={"es-security-runas-user": target},
+        auth=(f"alice-{world['tag']}", PASSWORD),
+    )
+    assert status == 403
+    assert "is unauthorized to run as" in json.loads(raw)["error"]["reason"]
+    # The target's roles apply: carol may not read the secret.
+    status, _, _ = http_request(
+        gateway.url,
+        "GET",
+        f"/{world['secret']}/_search",
+        headers={"es-security-runas-user": target},
+    )
+    assert status == 403
+
+
+def test_role_api(admin: Elasticsearch, tag: str) -> None:
+    name = f"api-role-{tag}"
+    created = admin.security.put_role(
+        name=name,
+        cluster=["monitor"],
+        indices=[{"names": ["a-*"], "privileges": ["read"], "allow_restricted_indices": False}],
+        run_as=["x"],
+        metadata={"k": "v"},
+    )
+    assert created.body == {"role": {"created": True}}
+    assert admin.security.put_role(name=name, cluster=["monitor"]).body == {
+        "role": {"created": False}
+    }
+    assert admin.security.get_role(name=name)[name]["cluster"] == ["monitor"]
+    everything = admin.security.get_role().body
+    assert everything["superuser"]["metadata"]["_reserved"] is True
+    assert name in everything
+    with pytest.raises(ApiError) as error:
+        admin.security.put_role(name=name, cluster=["no_such_privilege"])
+    assert error.value.status_code == 400
+    assert "unknown cluster privilege [no_such_privilege]" in str(error.value.body)
+    with pytest.raises(ApiError) as error:
+        admin.security.put_role(name="superuser", cluster=["all"])
+    assert error.value.status_code == 400
+    assert admin.security.delete_role(name=name).body == {"found": True}
+    with pytest.raises(ApiError) as error:
+        admin.security.delete_role(name=name)
+    assert error.value.status_code == 404
+    builtin = admin.security.get_builtin_privileges().body
+    assert "manage_security" in builtin["cluster"]
+    assert "read" in builtin["index"]
+    cleared = admin.security.clear_cached_roles(name="*").body
+    assert cleared["_nodes"]["successful"] == 1
+
+
+def test_has_privileges_and_user_privileges(gateway: Gateway, world: dict[str, str]) -> None:
+    alice = as_user(gateway, "alice", world)
+    answer = alice.security.has_privileges(
+        cluster=["monitor"],
+        index=[{"names": [f"{world['logs']}-1", world["secret"]], "privileges": ["read", "write"]}],
+    ).body
+    assert answer["username"] == f"alice-{world['tag']}"
+    assert answer["has_all_requested"] is False
+    assert answer["cluster"] == {"monitor": False}
+    assert answer["index"][f"{world['logs']}-1"] == {"read": True, "write": False}
+    assert answer["index"][world["secret"]] == {"read": False, "write": False}
+    mine = alice.security.get_user_privileges().body
+    assert mine["indices"][0]["names"] == [f"{world['logs']}-*"]
+    assert mine["indices"][0]["privileges"] == ["read"]
+
+
+def test_roles_file_is_followed(gateway: Gateway, admin: Elasticsearch, tag: str) -> None:
+    index = f"filerole-{tag}"
+    admin.index(index=index, id="1", document={"a": 1}, refresh=True)
+    admin.security.put_user(username=f"fr-{tag}", password=PASSWORD, roles=[f"from-file-{tag}"])
+    user = (f"fr-{tag}", PASSWORD)
+    status, _, _ = http_request(gateway.url, "GET", f"/{index}/_search", auth=user)
+    assert status == 403
+    (gateway.home / "config" / "roles.yml").write_text(
+        f"from-file-{tag}:\n  indices:\n    - names: ['{index}']\n      privileges: [read]\n"
+        "broken-role:\n  cluster: [not_a_privilege\n"
+    )
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and status != 200:
+        time.sleep(0.2)
+        status, _, _ = http_request(gateway.url, "GET", f"/{index}/_search", auth=user)
+    assert status == 200
+
+
+def test_anonymous_and_superuser_unaffected_for_own_checks(
+    gateway: Gateway, world: dict[str, str]
+) -> None:
+    # Every user may authenticate and change their own password whatever their roles.
+    status, _ = call(gateway, "alice", world, "GET", "/_security/_authenticate")
+    assert status == 200
+    status, _ = call(
+        gateway,
+        "alice",
+        world,
+        "POST",
+        f"/_security/user/carol-{world['tag']}/_password",
+        {"password": "stolen-password"},
+    )
+    assert status == 403
+
+
+def test_bulk_helper_with_a_write_role(gateway: Gateway, world: dict[str, str]) -> None:
+    bob = as_user(gateway, "bob", world)
+    ok, errors = helpers.bulk(
+        bob,
+        ({"_index": f"{world['logs']}-bulk", "_id": str(i), "n": i} for i in range(50)),
+        refresh=True,
+    )
+    assert (ok, errors) == (50, [])
