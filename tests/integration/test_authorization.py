@@ -421,3 +421,27 @@ def test_bulk_helper_with_a_write_role(gateway: Gateway, world: dict[str, str]) 
         refresh=True,
     )
     assert (ok, errors) == (50, [])
+
+
+def test_role_mapping_api(admin: Elasticsearch, tag: str) -> None:
+    name = f"mapping-{tag}"
+    rules = {"all": [{"field": {"realm.name": "ldap1"}}, {"field": {"groups": "cn=admins,*"}}]}
+    created = admin.security.put_role_mapping(
+        name=name, enabled=True, roles=["viewer"], rules=rules, metadata={"v": 1}
+    )
+    assert created.body == {"role_mapping": {"created": True}}
+    again = admin.security.put_role_mapping(name=name, enabled=False, roles=["viewer"], rules=rules)
+    assert again.body == {"role_mapping": {"created": False}}
+    stored = admin.security.get_role_mapping(name=name).body[name]
+    assert stored["enabled"] is False
+    assert stored["roles"] == ["viewer"]
+    assert stored["rules"] == rules
+    with pytest.raises(ApiError) as error:
+        admin.security.put_role_mapping(
+            name=name, enabled=True, roles=["viewer"], rules={"nope": 1}
+        )
+    assert error.value.status_code == 400
+    assert admin.security.delete_role_mapping(name=name).body == {"found": True}
+    with pytest.raises(ApiError) as error:
+        admin.security.get_role_mapping(name=name)
+    assert error.value.status_code == 404

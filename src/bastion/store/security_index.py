@@ -37,6 +37,7 @@ _MAPPINGS = {
         "name": {"type": "keyword"},
         "description": {"type": "text"},
         "role": {"type": "object", "enabled": False},
+        "role_mapping": {"type": "object", "enabled": False},
     },
 }
 
