@@ -22,6 +22,7 @@ from bastion.authc.file_users import FileUsersError, ParsedUsers, ParsedUsersRol
 from bastion.authc.native_users import RESERVED_USERS
 from bastion.authc.password_hashing import resolve_hasher
 from bastion.authc.validation import password_error, role_name_error, username_error
+from bastion.authz.reserved_roles import RESERVED_ROLE_NAMES
 from bastion.cli.common import add_home_options, fail, load
 from bastion.config import SettingsError
 from bastion.config import settings as s
@@ -36,44 +37,6 @@ CONFIG = 78
 
 ROLES_FILE = "roles.yml"
 DEFAULT_ANONYMOUS_USERNAME = "_anonymous"
-# Built-in role names, to tell a typo from a role (until authz owns the reserved roles store).
-BUILT_IN_ROLES = frozenset(
-    (
-        "superuser",
-        "viewer",
-        "editor",
-        "kibana_system",
-        "kibana_admin",
-        "kibana_user",
-        "kibana_dashboard_only_user",
-        "reporting_user",
-        "monitoring_user",
-        "remote_monitoring_agent",
-        "remote_monitoring_collector",
-        "snapshot_user",
-        "ingest_admin",
-        "enrich_user",
-        "machine_learning_admin",
-        "machine_learning_user",
-        "transform_admin",
-        "transform_user",
-        "data_frame_transforms_admin",
-        "data_frame_transforms_user",
-        "rollup_admin",
-        "rollup_user",
-        "watcher_admin",
-        "watcher_user",
-        "logstash_admin",
-        "logstash_system",
-        "beats_admin",
-        "beats_system",
-        "apm_system",
-        "apm_user",
-        "transport_client",
-        "inference_admin",
-        "inference_user",
-    )
-)
 
 
 class UsersToolError(Exception):
@@ -167,7 +130,7 @@ class _Files:
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             tree = None
         defined = {str(name) for name in tree} if isinstance(tree, dict) else set()
-        return BUILT_IN_ROLES | defined
+        return RESERVED_ROLE_NAMES | defined
 
 
 def _warn_problems(path: Path, problems: tuple[file_users.LineProblem, ...]) -> None:
