@@ -445,3 +445,50 @@ def test_role_mapping_api(admin: Elasticsearch, tag: str) -> None:
     with pytest.raises(ApiError) as error:
         admin.security.get_role_mapping(name=name)
     assert error.value.status_code == 404
+
+
+def test_application_privileges(gateway: Gateway, admin: Elasticsearch, tag: str) -> None:
+    app = f"myapp-{tag}"
+    created = admin.security.put_privileges(
+        privileges={
+            app: {
+                "read": {"actions": ["data:read/*", "action:login"], "metadata": {"d": 1}},
+                "write": {"actions": ["data:write/*"]},
+            }
+        }
+    ).body
+    assert created == {app: {"read": {"created": True}, "write": {"created": True}}}
+    got = admin.security.get_privileges(application=app, name="read").body
+    assert got[app]["read"]["actions"] == ["data:read/*", "action:login"]
+    admin.security.put_role(
+        name=f"app-reader-{tag}",
+        applications=[{"application": app, "privileges": ["read"], "resources": ["doc/*"]}],
+    )
+    admin.security.put_user(
+        username=f"app-user-{tag}", password=PASSWORD, roles=[f"app-reader-{tag}"]
+    )
+    user = Elasticsearch(gateway.url, basic_auth=(f"app-user-{tag}", PASSWORD), request_timeout=30)
+    answer = user.security.has_privileges(
+        application=[
+            {
+                "application": app,
+                "privileges": ["read", "write", "data:read/x"],
+                "resources": ["doc/1", "other"],
+            }
+        ]
+    ).body
+    assert answer["application"][app]["doc/1"] == {
+        "read": True,
+        "write": False,
+        "data:read/x": True,
+    }
+    assert answer["application"][app]["other"] == {
+        "read": False,
+        "write": False,
+        "data:read/x": False,
+    }
+    with pytest.raises(ApiError) as error:
+        admin.security.put_privileges(privileges={app: {"bad": {"actions": ["noslash"]}}})
+    assert error.value.status_code == 400
+    deleted = admin.security.delete_privileges(application=app, name="read,write").body
+    assert deleted == {app: {"read": {"found": True}, "write": {"found": True}}}

@@ -38,6 +38,7 @@ _MAPPINGS = {
         "description": {"type": "text"},
         "role": {"type": "object", "enabled": False},
         "role_mapping": {"type": "object", "enabled": False},
+        "application_privilege": {"type": "object", "enabled": False},
     },
 }
 

@@ -19,6 +19,7 @@ from bastion.config import settings as s
 from bastion.config.settings import Settings
 from bastion.rest.info import ClusterInfo
 from bastion.rest.pipeline import RestPipeline
+from bastion.rest.security.app_privileges import ApplicationPrivilegeApi
 from bastion.rest.security.realms import RealmApi
 from bastion.rest.security.role_mappings import RoleMappingApi
 from bastion.rest.security.roles import RoleApi
@@ -63,6 +64,7 @@ def build_app(settings: Settings, engine_urls: Sequence[str], config_dir: Path) 
     app.router.add_routes(RoleApi(security).routes())  # before users: `user/_has_privileges`
     app.router.add_routes(UserApi(security).routes())
     app.router.add_routes(RoleMappingApi(security).routes())
+    app.router.add_routes(ApplicationPrivilegeApi(security).routes())
     node = {"cluster_name": settings.get(s.CLUSTER_NAME), "node_name": settings.get(s.NODE_NAME)}
     app.router.add_routes(RealmApi(security, **node).routes())
     app.router.add_route("*", "/{tail:.*}", pipeline.forward)  # everything else: the engine

@@ -3,6 +3,7 @@ privilege checks `_has_privileges` and `user/_privileges`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from bastion.authz.role_descriptor import (
 from bastion.authz.role_store import role_doc_id, role_source
 from bastion.config import settings as s
 from bastion.rest.errors import ElasticsearchError, illegal_argument, parse_error, validation_error
+from bastion.rest.security.app_privileges import actions_allow, load_definitions
 from bastion.rest.security.users import authentication, json_response, read_json
 from bastion.security import Security
 
@@ -161,10 +163,11 @@ class RoleApi:
         application: dict[str, dict[str, dict[str, bool]]] = {}
         for entry in body.get("application") or []:
             app = entry.get("application", "")
+            definitions = (await load_definitions(self._security.index, app)).get(app, {})
             for resource in entry.get("resources", []):
                 for privilege in entry.get("privileges", []):
                     application.setdefault(app, {}).setdefault(resource, {})[privilege] = (
-                        _application_allows(role, app, privilege, resource)
+                        _application_allows(role, app, privilege, resource, definitions)
                     )
         every = [
             *cluster.values(),
@@ -209,13 +212,29 @@ def _privileges_on(role: Role, name: str, restricted_ok: bool) -> list[str]:
     return held
 
 
-def _application_allows(role: Role, application: str, privilege: str, resource: str) -> bool:
+def _actions(privileges: Iterable[str], definitions: Mapping[str, Any]) -> list[str]:
+    """Privilege names → their actions; a raw action (with `/`, `:` or `*`) stands for itself."""
+    actions: list[str] = []
+    for privilege in privileges:
+        if privilege in definitions:
+            actions += definitions[privilege]["actions"]
+        else:
+            actions.append(privilege)
+    return actions
+
+
+def _application_allows(
+    role: Role, application: str, privilege: str, resource: str, definitions: Mapping[str, Any]
+) -> bool:
+    """Granted when every action of `privilege` is covered by the actions the role's privileges
+    on this application and resource stand for."""
+    granted: list[str] = []
     for descriptor in role.descriptors:
         for entry in descriptor.applications:
-            if (
-                compile_names([entry.application]).fullmatch(application)
-                and compile_names(entry.resources).fullmatch(resource)
-                and ("*" in entry.privileges or privilege in entry.privileges)
-            ):
-                return True
-    return False
+            if compile_names([entry.application]).fullmatch(application) and compile_names(
+                entry.resources
+            ).fullmatch(resource):
+                granted += _actions(entry.privileges, definitions)
+    if "*" in granted:
+        return True
+    return actions_allow(granted, _actions([privilege], definitions))
