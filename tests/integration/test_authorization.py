@@ -492,3 +492,41 @@ def test_application_privileges(gateway: Gateway, admin: Elasticsearch, tag: str
     assert error.value.status_code == 400
     deleted = admin.security.delete_privileges(application=app, name="read,write").body
     assert deleted == {app: {"read": {"found": True}, "write": {"found": True}}}
+
+
+def test_bulk_role_api(gateway: Gateway, tag: str) -> None:
+    roles = {
+        f"bulk-a-{tag}": {"cluster": ["monitor"]},
+        f"bulk-b-{tag}": {"indices": [{"names": ["x"], "privileges": ["read"]}]},
+        f"bulk-bad-{tag}": {"cluster": ["no_such"]},
+        "superuser": {"cluster": ["all"]},
+    }
+    status, _, raw = http_request(
+        gateway.url,
+        "POST",
+        "/_security/role",
+        json.dumps({"roles": roles}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    answer = json.loads(raw)
+    assert status == 200
+    assert sorted(answer["created"]) == [f"bulk-a-{tag}", f"bulk-b-{tag}"]
+    assert answer["errors"]["count"] == 2
+    assert set(answer["errors"]["details"]) == {f"bulk-bad-{tag}", "superuser"}
+    status, _, raw = http_request(
+        gateway.url,
+        "POST",
+        "/_security/role",
+        json.dumps({"roles": {f"bulk-a-{tag}": {"cluster": ["monitor"]}}}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert json.loads(raw) == {"noop": [f"bulk-a-{tag}"]}
+    names = [f"bulk-a-{tag}", f"bulk-b-{tag}", f"bulk-none-{tag}"]
+    status, _, raw = http_request(
+        gateway.url,
+        "DELETE",
+        "/_security/role",
+        json.dumps({"names": names}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert json.loads(raw) == {"deleted": names[:2], "not_found": names[2:]}

@@ -47,6 +47,8 @@ class RoleApi:
             web.get("/_security/role", self.get_roles),
             web.get("/_security/role/", self.get_roles),
             web.get("/_security/role/{name}", self.get_roles),
+            web.post("/_security/role", self.bulk_put),
+            web.delete("/_security/role", self.bulk_delete),
             web.put("/_security/role/{name}", self.put_role),
             web.post("/_security/role/{name}", self.put_role),
             web.delete("/_security/role/{name}", self.delete_role),
@@ -85,6 +87,13 @@ class RoleApi:
     async def put_role(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         body = await read_json(request, f"role [{name}]")
+        descriptor = self._parse(name, body)
+        existing = await self._security.index.get(role_doc_id(name))
+        await self._security.index.put(role_doc_id(name), role_source(descriptor, body))
+        self._security.changed_locally()
+        return json_response({"role": {"created": existing is None}})
+
+    def _parse(self, name: str, body: Any) -> RoleDescriptor:
         if is_reserved_role(name):
             raise validation_error(f"Role [{name}] is reserved and may not be used.")
         try:
@@ -96,10 +105,61 @@ class RoleApi:
             )
         except RoleDescriptorError as error:
             raise _role_error(error) from None
-        existing = await self._security.index.get(role_doc_id(name))
-        await self._security.index.put(role_doc_id(name), role_source(descriptor, body))
+        return descriptor
+
+    async def bulk_put(self, request: web.Request) -> web.Response:
+        """`POST /_security/role` with `{"roles": {name: descriptor}}` (Elasticsearch 8.15+):
+        each role succeeds or fails on its own."""
+        body = await read_json(request, "bulk put roles request")
+        roles = body.get("roles")
+        if set(body) != {"roles"} or not isinstance(roles, dict):
+            raise parse_error("failed to parse bulk put roles request. expected [roles] object")
+        outcome: dict[str, list[str]] = {"created": [], "updated": [], "noop": []}
+        errors: dict[str, Any] = {}
+        for name, role_body in roles.items():
+            try:
+                descriptor = self._parse(name, role_body)
+            except ElasticsearchError as error:
+                errors[name] = {"type": error.error_type, "reason": error.reason}
+                continue
+            existing = await self._security.index.get(role_doc_id(name))
+            source = role_source(descriptor, role_body)
+            if existing is not None and existing.source == source:
+                outcome["noop"].append(name)
+                continue
+            await self._security.index.put(role_doc_id(name), source)
+            outcome["created" if existing is None else "updated"].append(name)
         self._security.changed_locally()
-        return json_response({"role": {"created": existing is None}})
+        answer: dict[str, Any] = {key: names for key, names in outcome.items() if names}
+        if errors:
+            answer["errors"] = {"count": len(errors), "details": errors}
+        return json_response(answer)
+
+    async def bulk_delete(self, request: web.Request) -> web.Response:
+        body = await read_json(request, "bulk delete roles request")
+        names = body.get("names")
+        if set(body) != {"names"} or not isinstance(names, list):
+            raise parse_error("failed to parse bulk delete roles request. expected [names] array")
+        deleted, not_found, errors = [], [], {}
+        for name in map(str, names):
+            if is_reserved_role(name):
+                errors[name] = {
+                    "type": "illegal_argument_exception",
+                    "reason": f"role [{name}] is reserved and cannot be deleted",
+                }
+            elif await self._security.index.delete(role_doc_id(name)):
+                deleted.append(name)
+            else:
+                not_found.append(name)
+        self._security.changed_locally()
+        answer: dict[str, Any] = {}
+        if deleted:
+            answer["deleted"] = deleted
+        if not_found:
+            answer["not_found"] = not_found
+        if errors:
+            answer["errors"] = {"count": len(errors), "details": errors}
+        return json_response(answer)
 
     async def delete_role(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
