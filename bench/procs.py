@@ -243,26 +243,38 @@ def _rusage_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+KERNEL_THREADS_PARENT = 2  # kthreadd: every kernel thread (ksoftirqd, kworker…) descends from it
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """CPU counters at one instant; the difference of two is what a run consumed."""
 
     wall: float
     gateway: dict[int, int]  # worker pid → ticks
+    gateway_supervisor: int
     engine: int
+    kernel: int
     machine: int
     children: float  # seconds, processes we waited for (the load generator)
     runner: float
 
     @classmethod
-    def take(cls, gateway: Service | None, engine: Service) -> Snapshot:
+    def take(cls, gateway: Service, engine: Service) -> Snapshot:
         table = process_table()
-        workers = descendants(gateway.process.pid, table) if gateway is not None else set()
+        workers = descendants(gateway.process.pid, table)
         engine_tree = descendants(engine.process.pid, table) | {engine.process.pid}
+        kernel = descendants(KERNEL_THREADS_PARENT, table) | {KERNEL_THREADS_PARENT}
+
+        def ticks(pids: Iterable[int]) -> int:
+            return sum(table[pid][1] for pid in pids if pid in table)
+
         return cls(
             wall=time.monotonic(),
             gateway={pid: table[pid][1] for pid in workers},
-            engine=sum(table[pid][1] for pid in engine_tree if pid in table),
+            gateway_supervisor=ticks([gateway.process.pid]),
+            engine=ticks(engine_tree),
+            kernel=ticks(kernel),
             machine=machine_busy_ticks(),
             children=_rusage_seconds(resource.RUSAGE_CHILDREN),
             runner=_rusage_seconds(resource.RUSAGE_SELF),
@@ -274,25 +286,31 @@ class Usage:
     """CPU seconds used between two snapshots, by whom."""
 
     wall: float
-    gateway: float
+    gateway: float  # the worker processes: what "gateway CPU per request" counts
     engine: float
     loadgen: float
-    other: float  # processes that are not ours: noise from whatever else runs on the machine
+    kernel: float  # kernel threads, e.g. ksoftirqd delivering loopback packets under load
+    other: float  # user processes that are not ours: noise from other tenants of the machine
 
 
 def usage_between(before: Snapshot, after: Snapshot) -> Usage:
     if before.gateway.keys() != after.gateway.keys():
         raise BenchError("a gateway worker restarted during the run; see gateway.log")
     gateway = sum(after.gateway[pid] - before.gateway[pid] for pid in after.gateway)
-    engine = after.engine - before.engine
+    ticks = {
+        "supervisor": after.gateway_supervisor - before.gateway_supervisor,
+        "engine": after.engine - before.engine,
+        "kernel": after.kernel - before.kernel,
+        "machine": after.machine - before.machine,
+    }
     loadgen = after.children - before.children
     runner = after.runner - before.runner
-    machine = after.machine - before.machine
-    ours = (gateway + engine) / CLOCK_TICKS + loadgen + runner
+    ours = (gateway + ticks["supervisor"] + ticks["engine"] + ticks["kernel"]) / CLOCK_TICKS
     return Usage(
         wall=after.wall - before.wall,
         gateway=gateway / CLOCK_TICKS,
-        engine=engine / CLOCK_TICKS,
+        engine=ticks["engine"] / CLOCK_TICKS,
         loadgen=loadgen,
-        other=max(0.0, machine / CLOCK_TICKS - ours),
+        kernel=ticks["kernel"] / CLOCK_TICKS,
+        other=max(0.0, ticks["machine"] / CLOCK_TICKS - ours - loadgen - runner),
     )
