@@ -1,17 +1,17 @@
 """The gateway's overhead, measured: the same workloads straight at the engine and through the
 gateway, in one run.
 
-    python bench/run.py [--duration 10] [--rounds 3] [--docs 100000] [--connections N]
+    python bench/run.py [--duration 10] [--rounds 4] [--docs 100000] [--connections N]
 
-It starts its own engine and gateway (temporary homes, 127.0.0.1 only, pinned to CPUs), loads
-the corpus into the engine directly, then for each workload (GET by id, `match` search, `_bulk`
-of 500 documents) sends one request per target to check it works, warms both targets up, and
-runs `--rounds` measured rounds of `--duration` seconds, direct and gateway alternating, the
-order flipped every round so that drift (JIT, merges, other tenants) falls on both; a run during
-which other processes were busy is repeated (`--max-noise`, `--retries`). It prints
-requests/s, p50/p99, CPU per request (gateway, engine, load generator), the gateway/direct ratio
-and the goals; it writes a JSON record to bench/results/ and stops all it started, on errors and
-Ctrl-C too. How the CPUs are shared and the figures: docs/performance.md.
+It starts its own engine and gateway (temporary homes, 127.0.0.1 only, pinned to CPUs) and loads
+the corpus into the engine directly. For each workload (GET by id, `match` search, `_bulk` of 500
+documents) it checks one request on both targets and warms the engine up; then, workload by
+workload, it warms both targets up again and runs `--rounds` measured rounds of `--duration`
+seconds, direct and gateway alternating, the order flipped every round so that drift (JIT,
+merges, other tenants) falls on both. A run during which other processes were busy is repeated
+(`--max-noise`, `--retries`). It prints requests/s, p50/p99, CPU per request (gateway, engine,
+load generator), the gateway/direct ratio and the goals, writes a JSON record to bench/results/
+and stops all it started, on errors and Ctrl-C too. Placement and figures: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 DEFAULT_CONNECTIONS = {"get": 16, "search": 16, "bulk": 4}
 GATEWAY_WARMUP = 5.0  # seconds: Python has no JIT; this fills the pools and credential cache
+ENGINE_REWARM = 10.0  # seconds of a workload straight at the engine just before measuring it
 WORKLOAD_ORDER = ("get", "search", "bulk")
 
 
@@ -51,9 +52,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add = parser.add_argument
     add("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
-    add("--rounds", type=int, default=3, help="measured runs per workload and target (default 3)")
-    add("--warmup", type=float, default=40.0, help="seconds of each workload straight at the "
-        "engine before measuring it (its JIT needs them on one core; default 40)")  # fmt: skip
+    add("--rounds", type=int, default=4, help="measured runs per workload and target (default "
+        "4: an even number puts each target first equally often)")  # fmt: skip
+    add("--warmup", type=float, default=30.0, help="seconds of each workload straight at the "
+        "engine before measuring anything (its JIT needs them; default 30)")  # fmt: skip
     add("--docs", type=int, default=100_000, help="documents in the searched index")
     add("--connections", type=int, help="connections for every workload (default: get 16, "
         "search 16, bulk 4)")  # fmt: skip
@@ -83,6 +85,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown workload(s) {sorted(unknown)}; choose from {WORKLOAD_ORDER}")
     if args.duration < 1 or args.rounds < 1 or args.docs < 1:
         parser.error("--duration, --rounds and --docs must be at least 1")
+    if args.retries < 0:
+        parser.error("--retries cannot be negative")
     return args
 
 
@@ -111,6 +115,13 @@ class Placement:
             "gateway": cpus(self.gateway),
             "loadgen": cpus(self.loadgen),
         }
+
+    def text(self) -> str:
+        cpus = self.describe()
+        return (
+            f"engine on CPU {cpus['engine']}, gateway on {cpus['gateway']}, "
+            f"wrk on {cpus['loadgen']}"
+        )
 
 
 def say(message: str) -> None:
@@ -158,12 +169,18 @@ class Bench:
         selected = self._workloads(words)
         self._start(words)
         self.meta = self._meta(selected)
+        scripts = {workload.name: self._prepare(workload) for workload in selected}
+        # The engine's JIT keeps improving for a minute or more on one core: give it every
+        # workload once before measuring anything, then a shorter reminder before each one.
+        say(f"warming the engine up: {self.args.warmup:.0f}s of each workload")
         for workload in selected:
-            self._measure(workload)
+            self._wrk(self._targets()["direct"], scripts[workload.name], workload, self.args.warmup)
+        for workload in selected:
+            self._measure(workload, scripts[workload.name])
         return self._report(selected)
 
     def _start(self, words: list[str]) -> None:
-        say(f"starting the engine (pinned to CPUs {self.placement.describe()['engine']})")
+        say(f"starting the engine ({self.placement.text()})")
         self.engine = procs.start_engine(
             self.work / "engine-home",
             self.placement.engine,
@@ -204,18 +221,25 @@ class Bench:
         assert self.gateway is not None
         return {"direct": self.engine.url, "gateway": self.gateway.url}
 
-    def _measure(self, workload: workloads.Workload) -> None:
-        targets = self._targets()
+    def _prepare(self, workload: workloads.Workload) -> Path:
+        """Write the workload's wrk script and check one request of it on both targets."""
         script = self.work / f"{workload.name}.lua"
         content_type = workload.sample.content_type or None
         script.write_text(
             workloads.lua_headers(self.auth, content_type)
             + loadgen.script(workload.request_lua, workload.body_must_contain)
         )
-        sizes = {t: workloads.check_sample(url, workload, self.auth) for t, url in targets.items()}
+        sizes = {
+            target: workloads.check_sample(url, workload, self.auth)
+            for target, url in self._targets().items()
+        }
         self.meta["response_bytes"][workload.name] = sizes
-        say(f"{workload.title}: {workload.connections} connections; warming up")
-        self._wrk(targets["direct"], script, workload, self.args.warmup)
+        return script
+
+    def _measure(self, workload: workloads.Workload, script: Path) -> None:
+        targets = self._targets()
+        say(f"{workload.title}: {workload.connections} connections")
+        self._wrk(targets["direct"], script, workload, ENGINE_REWARM)
         self._wrk(targets["gateway"], script, workload, GATEWAY_WARMUP)
         for number in range(self.args.rounds):
             # Flip the order every round: whatever drifts during the run hits both targets.
@@ -279,7 +303,7 @@ class Bench:
         measured = self.meta["git"] or self.meta["bastion_source"]
         label = f" [{self.args.label}]" if self.args.label else ""
         print(f"\nbastion: {measured}{label}; {self.meta['engine']}")
-        print(f"placement (CPUs): {self.meta['placement']}; gateway workers: {self.args.workers}")
+        print(f"placement: {self.placement.text()}; gateway workers: {self.args.workers}")
         print(report.table(rows, titles))
         print(
             "\nµs/req = CPU time per request (gw: the gateway's worker processes); noise = mean "
