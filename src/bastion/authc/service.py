@@ -12,7 +12,7 @@ import base64
 import binascii
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bastion.authc.brute_force import BruteForcePolicy, BruteForceProtection
@@ -25,6 +25,11 @@ RUN_AS_HEADER = "es-security-runas-user"
 BASIC_CHALLENGE = 'Basic realm="security", charset="UTF-8"'
 MAX_CREDENTIALS = 8192  # bytes of a decoded Basic header; beyond is refused unparsed
 ANONYMOUS_REALM = RealmRef("__anonymous", "anonymous")
+
+# An authenticator for one `Authorization` scheme other than Basic (ApiKey, Bearer): it gets the
+# credentials after the scheme, the REST path and the client address, and returns the
+# Authentication or raises AuthenticationError.
+SchemeAuthenticator = Callable[[str, str, str | None], Awaitable["Authentication"]]
 
 
 class AuthenticationError(Exception):
@@ -78,6 +83,11 @@ class AuthenticationService:
         self.realms = tuple(sorted(realms, key=lambda realm: realm.order))
         self.anonymous = anonymous
         self._brute_force = brute_force or BruteForceProtection(BruteForcePolicy(enabled=False))
+        self._schemes: dict[str, SchemeAuthenticator] = {}
+
+    def register_scheme(self, scheme: str, authenticator: SchemeAuthenticator) -> None:
+        """Authenticate `Authorization: <scheme> ...` with `authenticator` (case-insensitive)."""
+        self._schemes[scheme.lower()] = authenticator
 
     @property
     def anonymous_username(self) -> str | None:
@@ -90,6 +100,14 @@ class AuthenticationService:
         self, authorization: str | None, run_as: str | None, rest_path: str, address: str | None
     ) -> Authentication:
         token = parse_basic(authorization) if authorization else None
+        if token is None and authorization:
+            scheme, _, credentials = authorization.strip().partition(" ")
+            authenticator = self._schemes.get(scheme.lower())
+            if authenticator is not None:
+                authentication = await authenticator(credentials.strip(), rest_path, address)
+                return (
+                    authentication if run_as is None else await self._run_as(authentication, run_as)
+                )
         if token is None:
             if self.anonymous is not None:
                 return self.anonymous.authentication()
