@@ -362,6 +362,38 @@ def test_role_api(admin: Elasticsearch, tag: str) -> None:
     assert cleared["_nodes"]["successful"] == 1
 
 
+def test_query_role_api(admin: Elasticsearch, tag: str) -> None:
+    for suffix, tier in (("a", "gold"), ("b", "silver"), ("c", "gold")):
+        admin.security.put_role(
+            name=f"q-{tag}-{suffix}",
+            cluster=["monitor"],
+            description=f"queried role {suffix}",
+            metadata={"tier": tier},
+        )
+    found = admin.security.query_role(
+        query={
+            "bool": {
+                "filter": [{"prefix": {"name": f"q-{tag}-"}}, {"term": {"metadata.tier": "gold"}}]
+            }
+        },
+        sort=[{"name": "desc"}],
+    ).body
+    assert found["total"] == 2
+    assert found["count"] == 2
+    assert [(role["name"], role["_sort"]) for role in found["roles"]] == [
+        (f"q-{tag}-c", [f"q-{tag}-c"]),
+        (f"q-{tag}-a", [f"q-{tag}-a"]),
+    ]
+    assert found["roles"][0]["cluster"] == ["monitor"]
+    assert found["roles"][0]["description"] == "queried role c"
+    # Built-in and file roles are not queried, as in Elasticsearch.
+    assert admin.security.query_role(query={"term": {"name": "superuser"}}).body["total"] == 0
+    with pytest.raises(ApiError) as error:
+        admin.security.query_role(query={"term": {"cluster": "monitor"}})
+    assert error.value.status_code == 400
+    assert "Field [cluster] is not allowed" in str(error.value.body)
+
+
 def test_has_privileges_and_user_privileges(gateway: Gateway, world: dict[str, str]) -> None:
     alice = as_user(gateway, "alice", world)
     answer = alice.security.has_privileges(

@@ -21,6 +21,7 @@ from bastion.authz.role_store import role_doc_id, role_source
 from bastion.config import settings as s
 from bastion.rest.errors import ElasticsearchError, illegal_argument, parse_error, validation_error
 from bastion.rest.security.app_privileges import actions_allow, load_definitions
+from bastion.rest.security.role_query import query_roles
 from bastion.rest.security.users import authentication, json_response, read_json
 from bastion.security import Security
 
@@ -53,6 +54,8 @@ class RoleApi:
             web.post("/_security/role/{name}", self.put_role),
             web.delete("/_security/role/{name}", self.delete_role),
             web.post("/_security/role/{name}/_clear_cache", self.clear_cache),
+            web.get("/_security/_query/role", self.query),
+            web.post("/_security/_query/role", self.query),
             web.get("/_security/privilege/_builtin", self.builtin),
             web.get("/_security/user/_has_privileges", self.has_privileges),
             web.post("/_security/user/_has_privileges", self.has_privileges),
@@ -83,6 +86,21 @@ class RoleApi:
             return json_response({name: _descriptor_json(d) for name, d in sorted(every.items())})
         found = {d.name: _descriptor_json(d) for d in await roles.descriptors(names)}
         return json_response(found, 200 if found else 404)
+
+    async def query(self, request: web.Request) -> web.Response:
+        """Native roles only, as in Elasticsearch: file and built-in roles are not queried."""
+        raw = await request.read()
+        body = await read_json(request, "query role request") if raw.strip() else {}
+        if not isinstance(body, dict):
+            raise parse_error("failed to parse query role request, expected an object")
+        total, page = query_roles(body, list((await self._native()).values()))
+        found = []
+        for descriptor, sort in page:
+            role = {"name": descriptor.name, **_descriptor_json(descriptor)}
+            if sort is not None:
+                role["_sort"] = sort
+            found.append(role)
+        return json_response({"total": total, "count": len(found), "roles": found})
 
     async def put_role(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
