@@ -40,10 +40,10 @@ from procs import BenchError, Service
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-DEFAULT_CONNECTIONS = {"get": 16, "search": 16, "bulk": 4}
+DEFAULT_CONNECTIONS = {"get": 16, "search": 16, "bulk": 4, "authz": 8}
 GATEWAY_WARMUP = 5.0  # seconds: Python has no JIT; this fills the pools and credential cache
 ENGINE_REWARM = 10.0  # seconds of a workload straight at the engine just before measuring it
-WORKLOAD_ORDER = ("get", "search", "bulk")
+WORKLOAD_ORDER = ("get", "search", "bulk", "authz")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -200,6 +200,10 @@ class Bench:
         # The same header goes to both targets (the engine ignores it), so both parse it.
         self.auth = workloads.basic_auth(self.gateway.elastic_password)
         say(f"gateway at {self.gateway.url}" + (" (as elastic)" if self.auth else ""))
+        if "authz" in self.args.workloads.split(","):
+            say("creating 500 indices, 50 roles and their user for the authz workload")
+            seconds = workloads.load_authz(self.engine.url, self.gateway.url, self.auth)
+            say(f"done in {seconds:.1f}s")
 
     def _workloads(self, words: list[str]) -> list[workloads.Workload]:
         chosen = self.args.workloads.split(",")
@@ -213,6 +217,7 @@ class Bench:
             "bulk": lambda: workloads.bulk(
                 workloads.write_bulk_bodies(self.work, words), connections("bulk")
             ),
+            "authz": lambda: workloads.authz_search(connections("authz")),
         }
         return [made[name]() for name in WORKLOAD_ORDER if name in chosen]
 
@@ -225,12 +230,15 @@ class Bench:
         """Write the workload's wrk script and check one request of it on both targets."""
         script = self.work / f"{workload.name}.lua"
         content_type = workload.sample.content_type or None
+        auth = self.auth
+        if workload.user is not None and self.auth:
+            auth = workloads.basic_auth(workload.user[1], workload.user[0])
         script.write_text(
-            workloads.lua_headers(self.auth, content_type)
+            workloads.lua_headers(auth, content_type)
             + loadgen.script(workload.request_lua, workload.body_must_contain)
         )
         sizes = {
-            target: workloads.check_sample(url, workload, self.auth)
+            target: workloads.check_sample(url, workload, auth)
             for target, url in self._targets().items()
         }
         self.meta["response_bytes"][workload.name] = sizes

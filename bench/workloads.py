@@ -83,10 +83,10 @@ class Reply:
         return json.loads(self.body)
 
 
-def basic_auth(password: str | None) -> dict[str, str]:
+def basic_auth(password: str | None, username: str = "elastic") -> dict[str, str]:
     if password is None:
         return {}
-    token = base64.b64encode(f"elastic:{password}".encode()).decode()
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
 
 
@@ -185,6 +185,7 @@ class Workload:
     request_lua: str  # defines wrk's `request()`; `headers` (auth) is set by the runner
     sample: Sample
     body_must_contain: str | None = None  # counted as a failure when a 200 body lacks it
+    user: tuple[str, str] | None = None  # (username, password) instead of `elastic`
 
 
 def lua_headers(auth: dict[str, str], content_type: str | None) -> str:
@@ -261,6 +262,95 @@ def bulk(bodies: list[Path], connections: int) -> Workload:
     # The engine writes `"errors":false` near the start of a fully successful bulk response.
     return Workload(
         "bulk", f"_bulk of {BULK_DOCS} docs", connections, 0.95, request, sample, '"errors":false'
+    )
+
+
+# The authorization workload: a user with 50 roles of 20 index patterns each searches `logs-*`
+# across 500 indices (`bench/authz_cost.py` has the same shape, in process). The roles cover every
+# index, so the engine searches the same 500 indices for both targets.
+AUTHZ_ROLES = 50
+AUTHZ_INDICES_PER_ROLE = 10
+AUTHZ_PATTERNS_PER_ROLE = 20
+AUTHZ_USER = ("bench-authz", "bench-authz-password")
+
+
+def authz_indices() -> list[str]:
+    return [f"logs-s{r:02d}-{k}" for r in range(AUTHZ_ROLES) for k in range(AUTHZ_INDICES_PER_ROLE)]
+
+
+def authz_roles() -> dict[str, Any]:
+    roles: dict[str, Any] = {}
+    for r in range(AUTHZ_ROLES):
+        patterns = [f"logs-s{r:02d}-{k}*" for k in range(AUTHZ_INDICES_PER_ROLE)]
+        patterns += [
+            f"other-{r:02d}-{k}-*" for k in range(AUTHZ_PATTERNS_PER_ROLE - AUTHZ_INDICES_PER_ROLE)
+        ]
+        roles[f"bench_role_{r:02d}"] = {
+            "cluster": ["monitor"],
+            "indices": [{"names": patterns, "privileges": ["read", "view_index_metadata"]}],
+        }
+    return roles
+
+
+def load_authz(engine: str, gateway: str, elastic: dict[str, str]) -> float:
+    """500 one-document indices straight into the engine; the roles and the user through the
+    gateway, as `elastic`. Returns the seconds it took."""
+    started = time.monotonic()
+    template = {
+        "index_patterns": ["logs-s*"],
+        "template": {"settings": {"number_of_shards": 1, "number_of_replicas": 0}},
+    }
+    body = json.dumps(template).encode()
+    expect_ok(call(f"{engine}/_index_template/bench-logs", "PUT", body), "logs template")
+    lines = []
+    for number, name in enumerate(authz_indices()):
+        lines.append(json.dumps({"index": {"_index": name, "_id": "1"}}))
+        lines.append(json.dumps({"message": f"event {number}", "n": number}))
+    reply = call(
+        f"{engine}/_bulk?refresh=true",
+        "POST",
+        ("\n".join(lines) + "\n").encode(),
+        content_type="application/x-ndjson",
+    )
+    if expect_ok(reply, "creating the 500 indices")["errors"]:
+        raise BenchError(f"creating the 500 indices: some failed: {reply.body[:500]!r}")
+    roles = json.dumps({"roles": authz_roles()}).encode()
+    expect_ok(call(f"{gateway}/_security/role", "POST", roles, headers=elastic), "the roles")
+    user = {"password": AUTHZ_USER[1], "roles": sorted(authz_roles())}
+    expect_ok(
+        call(
+            f"{gateway}/_security/user/{AUTHZ_USER[0]}",
+            "PUT",
+            json.dumps(user).encode(),
+            headers=elastic,
+        ),
+        "the authz user",
+    )
+    return time.monotonic() - started
+
+
+def authz_search(connections: int) -> Workload:
+    body = '{"size":10,"query":{"match_all":{}}}'
+    request = (
+        "request = function()\n"
+        f'  return wrk.format("POST", "/logs-*/_search", headers(), {lua_string(body)})\n'
+        "end\n"
+    )
+    sample = Sample(
+        "POST",
+        "/logs-*/_search",
+        body.encode(),
+        "application/json",
+        lambda r: r["hits"]["total"]["value"] == len(authz_indices()),
+    )
+    return Workload(
+        "authz",
+        "search logs-* (50 roles, 500 indices)",
+        connections,
+        0.9,
+        request,
+        sample,
+        user=AUTHZ_USER,
     )
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bastion.authz.privileges import ActionPredicate, compile_cluster, compile_index
 from bastion.authz.role_descriptor import RoleDescriptor
 
 RESTRICTED = re.compile(r"\.bastion-.*|\.security.*")
 MAX_MEMO = 50_000
+DENIED, GRANTED, GRANTED_WITH_DLS_FLS = 0, 1, 2
 
 
 def is_restricted(name: str) -> bool:
@@ -50,7 +52,13 @@ class Role:
     groups: tuple[IndexGroup, ...]
     run_as: re.Pattern[str]
     descriptors: tuple[RoleDescriptor, ...]
-    _memo: dict[tuple[str, str], bool] = field(default_factory=dict)
+    # (action, index) → DENIED, GRANTED or GRANTED_WITH_DLS_FLS
+    _memo: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (action, index expression, options) → (metadata snapshot, (expression, denied names)):
+    # the authorization service's resolved wildcards, valid while the snapshot is current.
+    narrowed: dict[Any, tuple[object, tuple[str | None, tuple[str, ...]]]] = field(
+        default_factory=dict
+    )
 
     @property
     def is_superuser_like(self) -> bool:
@@ -61,6 +69,13 @@ class Role:
         return self.cluster(action)
 
     def allows_index(self, action: str, name: str) -> bool:
+        return self._access(action, name) != DENIED
+
+    def document_or_field_level(self, action: str, name: str) -> bool:
+        """Whether a group granting this access restricts documents or fields."""
+        return self._access(action, name) == GRANTED_WITH_DLS_FLS
+
+    def _access(self, action: str, name: str) -> int:
         key = (action, name)
         found = self._memo.get(key)
         if found is None:
@@ -70,25 +85,27 @@ class Role:
             self._memo[key] = found
         return found
 
-    def _decide(self, action: str, name: str) -> bool:
+    def _decide(self, action: str, name: str) -> int:
         restricted = is_restricted(name)
-        return any(
-            group.names.fullmatch(name) is not None
+        granting = [
+            group
+            for group in self.groups
+            if group.names.fullmatch(name) is not None
             and (group.allow_restricted or not restricted)
             and group.privileges(action)
-            for group in self.groups
-        )
+        ]
+        if not granting:
+            return DENIED
+        if any(group.document_or_field_level for group in granting):
+            return GRANTED_WITH_DLS_FLS
+        return GRANTED
 
-    def document_or_field_level(self, action: str, name: str) -> bool:
-        """Whether a group granting this access restricts documents or fields."""
-        restricted = is_restricted(name)
-        return any(
-            group.document_or_field_level
-            and group.names.fullmatch(name) is not None
-            and (group.allow_restricted or not restricted)
-            and group.privileges(action)
-            for group in self.groups
-        )
+    def remember_narrowed(
+        self, key: Any, metadata: object, answer: tuple[str | None, tuple[str, ...]]
+    ) -> None:
+        if len(self.narrowed) >= MAX_MEMO:
+            self.narrowed.clear()
+        self.narrowed[key] = (metadata, answer)
 
     def allows_run_as(self, username: str) -> bool:
         return self.run_as.fullmatch(username) is not None

@@ -17,6 +17,7 @@ entry with `query` or `field_security` is refused (fail closed) rather than give
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -79,12 +80,19 @@ class Authorized:
 ALLOWED = Authorized()
 
 
+@functools.lru_cache(maxsize=1024)
+def _encode_expression(expression: str) -> str:
+    """Percent-encoded for the path; remembered because narrowed expressions repeat (and can
+    name hundreds of indices)."""
+    return ",".join(quote(name, safe="*-") for name in expression.split(","))
+
+
 def with_index_expression(raw_path: str, match: RouteMatch, expression: str) -> str:
     """The raw path with its index segment replaced (or, for `GET /_search`-style routes without
     one, inserted) so that the engine sees exactly the authorized names."""
     path, sep, query = raw_path.partition("?")
     segments = path.split("/")
-    encoded = ",".join(quote(name, safe="*-") for name in expression.split(","))
+    encoded = _encode_expression(expression)
     position = match.route.param_position(match.route.index_param)
     if position is not None and match.params.get(match.route.index_param or "") is not None:
         segments[position + 1] = encoded
@@ -174,15 +182,28 @@ class AuthorizationService:
         options: IndicesOptions,
     ) -> tuple[str | None, str | None]:
         """(authorized expression, None) or (None, the 403 reason)."""
-        resolved = resolve(
-            split_expression(expression),
-            self.metadata.current,
-            options,
-            self._checker(authentication, role, action),
-        )
-        if resolved.denied:
-            return None, denied_indices(authentication, action, resolved.denied)
-        return resolved.expression, None
+        metadata = self.metadata.current
+        # The answer depends only on these while the metadata snapshot stays the same; date math
+        # (`<logs-{now/d}>`) depends on the clock too and is never remembered.
+        key = (action, expression, options)
+        cacheable = expression is None or "<" not in expression
+        remembered = role.narrowed.get(key) if cacheable else None
+        if remembered is not None and remembered[0] is metadata:
+            answer = remembered[1]
+        else:
+            resolved = resolve(
+                split_expression(expression),
+                metadata,
+                options,
+                self._checker(authentication, role, action),
+            )
+            denied = tuple(resolved.denied)
+            answer = (None, denied) if denied else (resolved.expression, ())
+            if cacheable:
+                role.remember_narrowed(key, metadata, answer)
+        if answer[1]:
+            return None, denied_indices(authentication, action, list(answer[1]))
+        return answer[0], None
 
     def _path_targets(
         self,

@@ -84,6 +84,7 @@ class MetadataCache:
         self._engine = engine
         self._interval = interval
         self.current = ClusterMetadata()
+        self._last_state: Any = None
         self._task: asyncio.Task[None] | None = None
         self._refreshing: asyncio.Task[None] | None = None
 
@@ -99,8 +100,11 @@ class MetadataCache:
         except EngineUnavailable as error:
             log.debug("metadata refresh failed: %s", error)
             return
-        if status == 200:
+        # An unchanged state keeps the same snapshot object: authorization remembers resolved
+        # wildcards per snapshot.
+        if status == 200 and body != self._last_state:
             self.current = ClusterMetadata.from_state(body)
+            self._last_state = body
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._poll())

@@ -63,6 +63,8 @@ def _opensearch_yml(spec: NodeSpec, cluster_name: str, nodes: Sequence[NodeSpec]
         f"path.logs: {spec.log_file.parent}",
         # Bastion's gateway enforces its own limit; the engine must accept whatever passes it.
         "http.max_content_length: 2147483647b",
+        # Authorized wildcards are forwarded as explicit index lists, which can be long.
+        "http.max_initial_line_length: 1mb",
     ]
     if len(nodes) == 1:
         lines.append("discovery.type: single-node")
