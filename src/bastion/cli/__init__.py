@@ -8,6 +8,7 @@ import sys
 
 from bastion import __version__
 from bastion.cli import engine, start, users
+from bastion.cli import reset_password
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     start.register(commands)
     engine.register(commands)
     users.register(commands)
+    reset_password.register(commands)
     return parser
 
 
