@@ -562,3 +562,37 @@ def test_bulk_role_api(gateway: Gateway, tag: str) -> None:
         {"Content-Type": "application/json"},
     )
     assert json.loads(raw) == {"deleted": names[:2], "not_found": names[2:]}
+
+
+def test_scrolls_belong_to_their_owner(
+    gateway: Gateway, start_gateway: Any, world: dict[str, str]
+) -> None:
+    alice = as_user(gateway, "alice", world)
+    carol = as_user(gateway, "carol", world)
+    first = alice.search(index=f"{world['logs']}-*", scroll="1m", size=1).body
+    sealed = first["_scroll_id"]
+    assert sealed.startswith("bsc1_")
+    assert len(first["hits"]["hits"]) == 1
+    # The owner continues it, on this gateway or another one of the same engine.
+    page = alice.scroll(scroll_id=sealed, scroll="1m").body
+    assert len(page["hits"]["hits"]) == 1
+    assert page["_scroll_id"].startswith("bsc1_")
+    other = start_gateway()
+    again = Elasticsearch(other.url, basic_auth=(f"alice-{world['tag']}", PASSWORD))
+    assert "hits" in again.scroll(scroll_id=sealed, scroll="1m").body
+    # Another user with the same read privileges cannot continue or clear it.
+    for attempt in (
+        lambda: carol.scroll(scroll_id=sealed, scroll="1m"),
+        lambda: carol.clear_scroll(scroll_id=sealed),
+        lambda: alice.scroll(scroll_id=sealed[:-3] + "AAA", scroll="1m"),
+    ):
+        with pytest.raises(ApiError) as error:
+            attempt()
+        assert error.value.status_code == 404
+        assert error.value.error == "search_context_missing_exception"
+    status, body = call(gateway, "carol", world, "DELETE", "/_search/scroll/_all")
+    assert status == 403
+    assert "cluster:admin/indices/scroll/clear_all" in body["error"]["reason"]
+    cleared = alice.clear_scroll(scroll_id=sealed).body
+    assert cleared["succeeded"] is True
+    assert cleared["num_freed"] >= 1  # one search context per shard

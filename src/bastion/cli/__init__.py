@@ -7,8 +7,7 @@ import logging
 import sys
 
 from bastion import __version__
-from bastion.cli import engine, start, users
-from bastion.cli import reset_password
+from bastion.cli import engine, reset_password, start, users
 
 
 def build_parser() -> argparse.ArgumentParser:

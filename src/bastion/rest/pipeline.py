@@ -16,15 +16,25 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 from bastion.authc.service import BASIC_CHALLENGE, RUN_AS_HEADER, AuthenticationError
 from bastion.authz.interceptors.bulk import merge_bulk_response
 from bastion.authz.interceptors.multi import merge_mget_response, merge_msearch_response
+from bastion.authz.messages import denied_cluster
+from bastion.authz.scroll_binding import (
+    CLEAR_ALL_SCROLLS,
+    CLEAR_SCROLL,
+    SCROLL,
+    ScrollSeal,
+    load_seal,
+    owner_of,
+)
 from bastion.authz.service import Authorized
 from bastion.backend.client import EngineClient, EngineUnavailable
 from bastion.rest.errors import ElasticsearchError, error_response
 from bastion.rest.info import ClusterInfo
-from bastion.rest.proxy import engine_headers, forward
+from bastion.rest.proxy import HOP_BY_HOP, engine_headers, forward
 from bastion.rest.routes import RouteMatch, match_raw
 from bastion.security import Security
 from bastion.store.security_index import StoreError
@@ -49,6 +59,7 @@ class RestPipeline:
         self._security = security
         self._max_content_length = max_content_length
         self._read_timeout = read_timeout if read_timeout > 0 else None
+        self._scroll_seal: ScrollSeal | None = None
 
     def _too_large(self, size: int | None) -> ElasticsearchError:
         limit = self._max_content_length
@@ -138,6 +149,8 @@ class RestPipeline:
             if authorized.body is not None
             else (await request.read() if request.body_exists else None)
         )
+        if _uses_scroll_ids(request):
+            return await self._forward_scroll(request, authorized, body)
         if authorized.bulk or authorized.mget or authorized.msearch:
             response: web.StreamResponse = await self._forward_and_merge(request, authorized)
         else:
@@ -145,6 +158,36 @@ class RestPipeline:
         if _may_change_metadata(request, self._security.metadata.current.exists):
             await self._security.metadata.refresh_now()
         return response
+
+    async def _forward_scroll(
+        self, request: web.Request, authorized: Authorized, body: bytes | None
+    ) -> web.StreamResponse:
+        """Scroll ids are sealed to their owner on the way out and opened on the way in."""
+        if self._scroll_seal is None:
+            self._scroll_seal = await load_seal(self._security.index)
+        seal = self._scroll_seal
+        authentication = request["authentication"]
+        owner = owner_of(authentication)
+        path_qs = authorized.path_qs or request.raw_path
+        if request["route"].action in (SCROLL, CLEAR_SCROLL):
+            path, _, raw_query = path_qs.partition("?")
+            path_qs, body, clear_all = seal.open_request(
+                path=path, query=request.query, raw_query=raw_query, body=body, owner=owner
+            )
+            role = await self._security.roles.role(authentication.user.roles)
+            if clear_all and not role.allows_cluster(CLEAR_ALL_SCROLLS):
+                raise ElasticsearchError(
+                    403, "security_exception", denied_cluster(authentication, CLEAR_ALL_SCROLLS)
+                )
+        headers = engine_headers(request)
+        headers.popall("Accept-Encoding", None)  # the answer is rewritten: it must be plain
+        upstream = await self._engine.request(request.method, path_qs, headers, body)
+        async with upstream:
+            raw = await upstream.read()
+            kept = [(k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP]
+        return web.Response(
+            status=upstream.status, body=seal.seal_response(raw, owner), headers=CIMultiDict(kept)
+        )
 
     async def _forward_and_merge(
         self, request: web.Request, authorized: Authorized
@@ -178,6 +221,16 @@ class RestPipeline:
         body = orjson.dumps(await self._info.body(), option=orjson.OPT_INDENT_2)
         # aiohttp sends the headers (with Content-Length) but no body for HEAD.
         return web.Response(body=body, content_type="application/json")
+
+
+def _uses_scroll_ids(request: web.Request) -> bool:
+    """Scroll continuations and clears, and searches that start a scroll."""
+    match: RouteMatch | None = request["route"]
+    if match is None:
+        return False
+    if match.action in (SCROLL, CLEAR_SCROLL):
+        return True
+    return match.action == "indices:data/read/search" and "scroll" in request.query
 
 
 def _may_change_metadata(request: web.Request, known: Callable[[str], bool]) -> bool:

@@ -28,6 +28,7 @@ _MAPPINGS = {
         "doc_type": {"type": "keyword"},
         "username": {"type": "keyword"},
         "password": {"type": "keyword", "index": False, "doc_values": False},
+        "secret": {"type": "keyword", "index": False, "doc_values": False},
         "roles": {"type": "keyword"},
         "full_name": {"type": "text", "fields": {"keyword": {"type": "keyword"}}},
         "email": {"type": "keyword"},
