@@ -7,7 +7,7 @@ import logging
 import sys
 
 from bastion import __version__
-from bastion.cli import engine, reset_password, start, users
+from bastion.cli import certutil, engine, reset_password, start, users
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine.register(commands)
     users.register(commands)
     reset_password.register(commands)
+    certutil.register(commands)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""TLS material: certificate authorities, certificates, keys and keystores (`pki`)."""
