@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -581,11 +582,12 @@ def test_scrolls_belong_to_their_owner(
     again = Elasticsearch(other.url, basic_auth=(f"alice-{world['tag']}", PASSWORD))
     assert "hits" in again.scroll(scroll_id=sealed, scroll="1m").body
     # Another user with the same read privileges cannot continue or clear it.
-    for attempt in (
+    attempts: list[Callable[[], object]] = [
         lambda: carol.scroll(scroll_id=sealed, scroll="1m"),
         lambda: carol.clear_scroll(scroll_id=sealed),
         lambda: alice.scroll(scroll_id=sealed[:-3] + "AAA", scroll="1m"),
-    ):
+    ]
+    for attempt in attempts:
         with pytest.raises(ApiError) as error:
             attempt()
         assert error.value.status_code == 404

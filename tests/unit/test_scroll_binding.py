@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 import pytest
 
@@ -17,13 +19,14 @@ def test_round_trip_for_the_owner_only() -> None:
     sealed = SEAL.seal("FGluY2x1ZGVfY29udGV4dF91dWlk==", ALICE)
     assert sealed.startswith("bsc1_")
     assert SEAL.open(sealed, ALICE) == "FGluY2x1ZGVfY29udGV4dF91dWlk=="
-    for wrong in (
+    attempts: list[Callable[[], str]] = [
         lambda: SEAL.open(sealed, BOB),
         lambda: SEAL.open(sealed[:-2] + "AA", ALICE),
         lambda: SEAL.open("FGluY2x1ZGVfY29udGV4dF91dWlk==", ALICE),
         lambda: ScrollSeal(b"x" * 32).open(sealed, ALICE),
         lambda: SEAL.open("bsc1_%%%.%%", ALICE),
-    ):
+    ]
+    for wrong in attempts:
         with pytest.raises(ElasticsearchError) as raised:
             wrong()
         assert raised.value.status == 404
