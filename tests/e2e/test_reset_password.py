@@ -60,7 +60,7 @@ def test_reset_generated_interactive_and_silent(gateway: Gateway) -> None:
 
     # The temporary superuser is gone from the file realm.
     users = (gateway.home / "config" / "users").read_text()
-    assert "bastion-reset-password-" not in users
+    assert "bastion-tool-" not in users
 
 
 def test_refusals(gateway: Gateway) -> None:

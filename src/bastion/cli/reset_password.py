@@ -1,48 +1,29 @@
 """`bastion reset-password`: set a native or built-in user's password, like
-`elasticsearch-reset-password`.
-
-It needs no password: as Elasticsearch's tool does, it adds a temporary superuser with a random
-password to the gateway's file realm (the `users` and `users_roles` files of the home, which
-running gateways re-read within a second), uses it to call the change-password API on the
-running gateway, and removes it again, whatever happens. So it must run on the gateway's machine,
-with the file realm enabled.
-"""
+`elasticsearch-reset-password`. It needs no password: it calls the change-password API on the
+running gateway as the home's temporary local administrator (`local_admin`)."""
 
 from __future__ import annotations
 
 import argparse
-import base64
-import contextlib
-import json
 import secrets
-import ssl
 import string
 import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from bastion.authc import file_users
-from bastion.authc.password_hashing import resolve_hasher
 from bastion.cli.common import add_home_options, fail, load
+from bastion.cli.local_admin import (
+    LocalGateway,
+    ToolError,
+    gateway_target,
+    temporary_superuser,
+    wait_until_known,
+)
 from bastion.config import settings as s
 from bastion.config.settings import Settings, SettingsError
-from bastion.home import BastionHome
 
-TOOL_USER_PREFIX = "bastion-reset-password-"
 PASSWORD_ALPHABET = string.ascii_letters + string.digits + "*-_=+"
 GENERATED_LENGTH = 20
-FILE_REALM_WAIT = 15.0  # seconds for running gateways to pick up the temporary user
-CA_FILE = Path("certs") / "http_ca.crt"
-
-
-class ResetError(Exception):
-    pass
 
 
 def register(commands: Any) -> None:
@@ -73,18 +54,18 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         home, settings = load(args)
-        url, context = _target(args.url, home, settings)
+        url, context = gateway_target(args.url, home, settings)
         if not args.batch and not _confirm(args):
             print("Operation cancelled", file=sys.stderr)
             return 0
         password = _interactive_password(settings) if args.interactive else _generate()
-        with _temporary_superuser(home, settings) as credentials:
-            gateway = _Gateway(url, context, credentials)
-            _wait_until_known(gateway)
+        with temporary_superuser(home, settings) as credentials:
+            gateway = LocalGateway(url, context, credentials)
+            wait_until_known(gateway)
             _change_password(gateway, args.username, password)
     except SettingsError as error:
         return fail(str(error))
-    except ResetError as error:
+    except ToolError as error:
         return fail(str(error))
     except KeyboardInterrupt:
         print(file=sys.stderr)
@@ -97,17 +78,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"Password for the [{args.username}] user successfully reset.\nNew value: {password}")
     return 0
-
-
-def _target(url: str | None, home: BastionHome, settings: Settings) -> tuple[str, ssl.SSLContext]:
-    ca_file = home.config_dir / CA_FILE
-    if url is None:
-        port = settings.get(s.HTTP_PORT)
-        url = f"https://localhost:{port}" if ca_file.exists() else f"http://127.0.0.1:{port}"
-    if not url.startswith(("http://", "https://")):
-        raise ResetError(f"--url must start with http:// or https://, got [{url}]")
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file.exists() else None)
-    return url.rstrip("/"), context
 
 
 def _confirm(args: argparse.Namespace) -> bool:
@@ -131,9 +101,9 @@ def _interactive_password(settings: Settings) -> str:
     minimum = settings.get(s.PASSWORD_MIN_LENGTH)
     first = _read_secret("Enter password for user: ")
     if len(first) < minimum:
-        raise ResetError(f"passwords must be at least [{minimum}] characters long")
+        raise ToolError(f"passwords must be at least [{minimum}] characters long")
     if _read_secret("Re-enter password for user: ") != first:
-        raise ResetError("the passwords do not match")
+        raise ToolError("the passwords do not match")
     return first
 
 
@@ -146,94 +116,12 @@ def _read_secret(prompt: str) -> str:
     return sys.stdin.readline().rstrip("\n")
 
 
-@contextlib.contextmanager
-def _temporary_superuser(home: BastionHome, settings: Settings) -> Iterator[tuple[str, str]]:
-    """A superuser in the file realm for the duration of the call; removed in any case."""
-    config = home.config_dir
-    users_path = config / file_users.USERS_FILE
-    roles_path = config / file_users.USERS_ROLES_FILE
-    username = TOOL_USER_PREFIX + secrets.token_hex(6)
-    password = secrets.token_urlsafe(24)
-    hasher = resolve_hasher(settings.get(s.PASSWORD_HASHING_ALGORITHM))
-    _edit(users_path, roles_path, username, hasher.hash(password))
-    try:
-        yield username, password
-    finally:
-        _edit(users_path, roles_path, username, None)
-
-
-def _edit(users_path: Path, roles_path: Path, username: str, password_hash: str | None) -> None:
-    try:
-        users = file_users.read_users(users_path)
-        roles = file_users.read_users_roles(roles_path)
-    except file_users.FileUsersError as error:
-        raise ResetError(str(error)) from None
-    hashes = dict(users.hashes) if users else {}
-    assigned = {name: list(names) for name, names in (roles.roles if roles else {}).items()}
-    if password_hash is None:
-        hashes.pop(username, None)
-        assigned.pop(username, None)
-    else:
-        hashes[username] = password_hash
-        assigned[username] = ["superuser"]
-    try:
-        file_users.write_users(users_path, hashes)
-        file_users.write_users_roles(roles_path, assigned)
-    except OSError as error:
-        raise ResetError(f"could not write [{error.filename}]: {error.strerror}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class _Gateway:
-    url: str
-    context: ssl.SSLContext
-    credentials: tuple[str, str] = field(repr=False)
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        user, password = self.credentials
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        request = urllib.request.Request(  # noqa: S310 (the scheme was checked in _target)
-            self.url + path,
-            data=json.dumps(body).encode() if body is not None else None,
-            method=method,
-            headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30, context=self.context) as response:  # noqa: S310
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            try:
-                return error.code, json.loads(error.read() or b"{}")
-            except ValueError:
-                return error.code, {}
-        except (OSError, ValueError) as error:
-            reason = getattr(error, "reason", error)
-            raise ResetError(
-                f"could not reach the gateway at [{self.url}]: {reason}; is it running? (--url "
-                "sets where it listens)"
-            ) from None
-
-
-def _wait_until_known(gateway: _Gateway) -> None:
-    deadline = time.monotonic() + FILE_REALM_WAIT
-    while True:
-        status, _ = gateway.call("GET", "/_security/_authenticate")
-        if status == 200:
-            return
-        if time.monotonic() > deadline:
-            raise ResetError(
-                "the gateway did not accept the tool's temporary file-realm user; the file realm "
-                "must be enabled and the gateway must use this home"
-            )
-        time.sleep(0.25)
-
-
-def _change_password(gateway: _Gateway, username: str, password: str) -> None:
+def _change_password(gateway: LocalGateway, username: str, password: str) -> None:
     path = f"/_security/user/{urllib.parse.quote(username, safe='')}/_password"
     status, body = gateway.call("POST", path, {"password": password})
     if status != 200:
         reason = body.get("error", {}).get("reason") if isinstance(body, dict) else None
-        raise ResetError(
+        raise ToolError(
             f"failed to reset the password of the [{username}] user: "
             f"{reason or f'the gateway answered {status}'}"
         )
