@@ -1,0 +1,1 @@
+"""Service accounts: built-in accounts, their tokens (index and file) and authentication."""
