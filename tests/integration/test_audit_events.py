@@ -1,0 +1,323 @@
+"""Audit events provoked through a real gateway, checked field by field in the log file."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from bastion.audit.redact import REDACTED
+from bastion.audit.verify import verify
+from tests.conftest import ELASTIC, Gateway, http_request, launch_gateway
+
+PASSWORD = "audit-user-password"
+SECRET = "n3w-s3cret-passw0rd"
+AUDIT = "xpack.security.audit."
+Event = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def audited(engine_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    gateway = launch_gateway(
+        engine_url,
+        tmp_path_factory.mktemp("audit-gateway"),
+        "-E",
+        AUDIT + "enabled=true",
+        "-E",
+        AUDIT + "logfile.events.include=_all",
+        "-E",
+        AUDIT + "logfile.events.emit_request_body=true",
+        "-E",
+        AUDIT + "logfile.emit_node_name=true",
+        "-E",
+        "node.name=audit-node",
+    )
+    yield gateway
+    gateway.process.stop()
+
+
+def log_path(gateway: Gateway) -> Path:
+    return gateway.home / "logs" / "bastion_audit.json"
+
+
+def events(gateway: Gateway) -> list[Event]:
+    path = log_path(gateway)
+    if not path.exists():
+        return []
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.endswith(b"}")]
+
+
+def wait_events(
+    gateway: Gateway, predicate: Callable[[list[Event]], bool], timeout: float = 10.0
+) -> list[Event]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = events(gateway)
+        if predicate(found):
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"audit log never matched; it holds {found}")
+        time.sleep(0.05)
+
+
+def of_request(
+    gateway: Gateway, opaque_id: str, count: int, until: str | None = None
+) -> list[Event]:
+    """The events of the request sent with `X-Opaque-Id: opaque_id`, once there are `count`
+    of them and (if given) one whose `event.action` is `until`."""
+
+    def ready(all_events: list[Event]) -> bool:
+        mine = [e for e in all_events if e.get("opaque_id") == opaque_id]
+        return len(mine) >= count and (
+            until is None or any(e["event.action"] == until for e in mine)
+        )
+
+    return [e for e in wait_events(gateway, ready) if e.get("opaque_id") == opaque_id]
+
+
+def call(
+    gateway: Gateway,
+    method: str,
+    path: str,
+    opaque_id: str,
+    body: Any = None,
+    auth: tuple[str, str] | None = ELASTIC,
+    headers: dict[str, str] | None = None,
+) -> int:
+    sent = {"X-Opaque-Id": opaque_id, "Content-Type": "application/json", **(headers or {})}
+    raw = body if isinstance(body, bytes) else (orjson.dumps(body) if body is not None else None)
+    status, _, _ = http_request(gateway.url, method, path, raw, sent, auth)
+    return status
+
+
+def common(event: Event, action: str, event_type: str) -> None:
+    assert event["type"] == "audit"
+    assert event["event.action"] == action
+    assert event["event.type"] == event_type
+    assert event["node.name"] == "audit-node"
+    assert len(event["node.id"]) >= 20
+    assert "host.ip" not in event
+    assert event["origin.type"] == "rest"
+    assert event["origin.address"].startswith("127.0.0.1:")
+    assert len(event["request.id"]) == 20
+    assert list(event)[:2] == ["type", "timestamp"]
+    assert list(event)[-2:] == ["event.sequence", "event.hash"]
+
+
+def test_authentication_success_and_access_granted(audited: Gateway) -> None:
+    trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert (
+        call(
+            audited,
+            "GET",
+            "/_cluster/health?pretty=true",
+            "t-success",
+            headers={"traceparent": trace, "X-Forwarded-For": "10.1.2.3"},
+        )
+        == 200
+    )
+    success, granted = of_request(audited, "t-success", 2)
+    common(success, "authentication_success", "rest")
+    assert success["authentication.type"] == "REALM"
+    assert success["user.name"] == "elastic"
+    assert success["user.realm"] == success["realm"] == "reserved"
+    assert success["url.path"] == "/_cluster/health"
+    assert success["url.query"] == "pretty=true"
+    assert success["request.method"] == "GET"
+    assert success["trace.id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert success["x_forwarded_for"] == "10.1.2.3"
+    common(granted, "access_granted", "transport")
+    assert granted["user.roles"] == ["superuser"]
+    assert granted["action"] == "cluster:monitor/health"
+    assert granted["request.id"] == success["request.id"]
+    assert "url.path" not in granted
+    connection = next(e for e in events(audited) if e["event.action"] == "connection_granted")
+    assert connection["event.type"] == "ip_filter"
+    assert connection["origin.address"] == "127.0.0.1"
+    assert connection["transport.profile"] == ".http"
+    assert connection["rule"]
+
+
+def test_authentication_failed_per_realm(audited: Gateway) -> None:
+    assert call(audited, "GET", "/", "t-failed", auth=("nobody", "wrong-password")) == 401
+    found = of_request(audited, "t-failed", 4)
+    realms = [e for e in found if e["event.action"] == "realm_authentication_failed"]
+    assert [e["realm"] for e in realms] == ["reserved", "default_file", "default_native"]
+    assert all(e["user.name"] == "nobody" for e in realms)
+    [failed] = [e for e in found if e["event.action"] == "authentication_failed"]
+    common(failed, "authentication_failed", "rest")
+    assert failed["user.name"] == "nobody"
+    assert failed["url.path"] == "/"
+    assert {e["request.id"] for e in found} == {failed["request.id"]}
+
+
+def test_anonymous_access_denied(audited: Gateway) -> None:
+    assert call(audited, "GET", "/_search", "t-anonymous", auth=None) == 401
+    [denied] = of_request(audited, "t-anonymous", 1)
+    common(denied, "anonymous_access_denied", "rest")
+    assert "user.name" not in denied
+    assert denied["url.path"] == "/_search"
+
+
+def _user(audited: Gateway, name: str, roles: list[str], opaque_id: str) -> None:
+    body = {"password": PASSWORD, "roles": roles}
+    assert call(audited, "PUT", f"/_security/user/{name}", opaque_id, body) == 200
+
+
+def test_user_changes_are_audited_without_secrets(audited: Gateway) -> None:
+    _user(audited, "auditee", ["viewer"], "t-put-user")
+    found = of_request(audited, "t-put-user", 3)
+    granted = next(e for e in found if e["event.action"] == "access_granted")
+    assert granted["action"] == "cluster:admin/xpack/security/user/put"
+    body = orjson.loads(
+        next(e for e in found if e["event.action"] == "authentication_success")["request.body"]
+    )
+    assert body == {"password": REDACTED, "roles": ["viewer"]}
+    [change] = [e for e in found if e["event.type"] == "security_config_change"]
+    assert change["event.action"] == "put_user"
+    assert change["user.name"] == "elastic"
+    assert change["request.id"] == granted["request.id"]
+    assert change["put"] == {
+        "user": {
+            "name": "auditee",
+            "enabled": True,
+            "roles": ["viewer"],
+            "full_name": None,
+            "email": None,
+            "has_password": True,
+            "metadata": {},
+        }
+    }
+    assert PASSWORD not in log_path(audited).read_text()
+
+    path = "/_security/user/auditee/_password"
+    assert call(audited, "POST", path, "t-password", {"password": SECRET}) == 200
+    found = of_request(audited, "t-password", 3)
+    [change] = [e for e in found if e["event.type"] == "security_config_change"]
+    assert change["event.action"] == "change_password"
+    assert change["change"] == {"password": {"user": {"name": "auditee"}}}
+    assert SECRET not in log_path(audited).read_text()
+
+    assert call(audited, "PUT", "/_security/user/auditee/_disable", "t-disable") == 200
+    [change] = [
+        e
+        for e in of_request(audited, "t-disable", 3)
+        if e["event.type"] == "security_config_change"
+    ]
+    assert change["event.action"] == "change_disable_user"
+    assert change["change"] == {"disable": {"user": {"name": "auditee"}}}
+    assert call(audited, "PUT", "/_security/user/auditee/_enable", "t-enable") == 200
+    [change] = [
+        e for e in of_request(audited, "t-enable", 3) if e["event.type"] == "security_config_change"
+    ]
+    assert change["event.action"] == "change_enable_user"
+
+
+def test_role_and_mapping_changes(audited: Gateway) -> None:
+    role = {"indices": [{"names": ["audit-ok*"], "privileges": ["all"]}]}
+    assert call(audited, "PUT", "/_security/role/audit_writer", "t-role", role) == 200
+    [change] = [
+        e for e in of_request(audited, "t-role", 3) if e["event.type"] == "security_config_change"
+    ]
+    assert change["event.action"] == "put_role"
+    assert change["put"] == {"role": {"name": "audit_writer", "role_descriptor": role}}
+    mapping = {"roles": ["viewer"], "rules": {"field": {"username": "x"}}, "enabled": True}
+    assert call(audited, "PUT", "/_security/role_mapping/m1", "t-mapping", mapping) == 200
+    [change] = [
+        e
+        for e in of_request(audited, "t-mapping", 3)
+        if e["event.type"] == "security_config_change"
+    ]
+    assert change["event.action"] == "put_role_mapping"
+    assert change["put"] == {"role_mapping": {"name": "m1", **mapping}}
+    assert call(audited, "DELETE", "/_security/role_mapping/m1", "t-del-mapping") == 200
+    [change] = [
+        e
+        for e in of_request(audited, "t-del-mapping", 3)
+        if e["event.type"] == "security_config_change"
+    ]
+    assert change["delete"] == {"role_mapping": {"name": "m1"}}
+
+
+def test_access_denied_and_bulk_items(audited: Gateway) -> None:
+    role = {"indices": [{"names": ["audit-ok*"], "privileges": ["all"]}]}
+    assert call(audited, "PUT", "/_security/role/audit_writer", "t-role-2", role) == 200
+    _user(audited, "writer", ["audit_writer"], "t-writer")
+    writer = ("writer", PASSWORD)
+    assert call(audited, "GET", "/audit-secret/_search", "t-denied", auth=writer) == 403
+    denied = [
+        e
+        for e in of_request(audited, "t-denied", 1, until="access_denied")
+        if e["event.action"] == "access_denied"
+    ]
+    [event] = denied
+    common(event, "access_denied", "transport")
+    assert event["user.name"] == "writer"
+    assert event["user.realm"] == "default_native"
+    assert event["user.roles"] == ["audit_writer"]
+    assert event["action"] == "indices:data/read/search"
+    assert event["indices"] == ["audit-secret"]
+
+    bulk = (
+        b'{"index":{"_index":"audit-ok-1","_id":"1"}}\n{"a":1}\n'
+        b'{"index":{"_index":"audit-secret","_id":"2"}}\n{"password":"' + SECRET.encode() + b'"}\n'
+        b'{"delete":{"_index":"audit-ok-1","_id":"3"}}\n'
+    )
+    headers = {"Content-Type": "application/x-ndjson"}
+    assert call(audited, "POST", "/_bulk", "t-bulk", bulk, auth=writer, headers=headers) == 200
+    found = of_request(audited, "t-bulk", 5, until="access_denied")
+    decisions = [
+        (e["event.action"], e["action"], e.get("indices"))
+        for e in found
+        if e["event.action"] in ("access_granted", "access_denied")
+    ]
+    assert decisions == [
+        ("access_granted", "indices:data/write/bulk", None),
+        ("access_granted", "indices:data/write/index:op_type/index", ["audit-ok-1"]),
+        ("access_denied", "indices:data/write/index:op_type/index", ["audit-secret"]),
+        ("access_granted", "indices:data/write/delete", ["audit-ok-1"]),
+    ]
+    assert len({e["request.id"] for e in found}) == 1
+    assert SECRET not in log_path(audited).read_text()
+
+
+def test_run_as(audited: Gateway) -> None:
+    _user(audited, "target", ["viewer"], "t-target")
+    headers = {"es-security-runas-user": "target"}
+    assert call(audited, "GET", "/_security/_authenticate", "t-run-as", headers=headers) == 200
+    found = of_request(audited, "t-run-as", 3)
+    [granted_run_as] = [e for e in found if e["event.action"] == "run_as_granted"]
+    common(granted_run_as, "run_as_granted", "transport")
+    assert granted_run_as["user.name"] == "elastic"
+    assert granted_run_as["user.run_as.name"] == "target"
+    assert granted_run_as["user.realm"] == "reserved"
+    assert granted_run_as["user.run_as.realm"] == "default_native"
+    [access] = [e for e in found if e["event.action"] == "access_granted"]
+    assert access["user.name"] == "target"
+    assert access["user.run_by.name"] == "elastic"
+    assert access["user.realm"] == "default_native"
+    assert access["user.run_by.realm"] == "reserved"
+
+    _user(audited, "plain", ["viewer"], "t-plain")
+    plain = ("plain", PASSWORD)
+    assert call(audited, "GET", "/", "t-run-as-no", auth=plain, headers=headers) == 403
+    found = of_request(audited, "t-run-as-no", 2, until="run_as_denied")
+    [denied] = [e for e in found if e["event.action"] == "run_as_denied"]
+    assert denied["user.name"] == "plain"
+    assert denied["user.run_as.name"] == "target"
+
+
+def test_delete_user_and_log_integrity(audited: Gateway) -> None:
+    assert call(audited, "DELETE", "/_security/user/target", "t-delete") == 200
+    [change] = [
+        e for e in of_request(audited, "t-delete", 3) if e["event.type"] == "security_config_change"
+    ]
+    assert change["event.action"] == "delete_user"
+    assert change["delete"] == {"user": {"name": "target"}}
+    key = (audited.home / "config" / "audit_signing.key").read_text().strip()
+    assert verify([log_path(audited)], bytes.fromhex(key)).problem is None
+    assert oct(log_path(audited).stat().st_mode & 0o777) == "0o600"
