@@ -157,9 +157,11 @@ class Gateway:
 GatewayFactory = Callable[..., Gateway]
 
 
-def launch_gateway(engine_url: str, home: Path, *args: str) -> Gateway:
-    """`bastion start --backend <engine>` on a free port, serving when this returns."""
+def launch_gateway(engine_url: str, home: Path, *args: str, tls: bool = False) -> Gateway:
+    """`bastion start --backend <engine>` on a free port, serving when this returns; plain HTTP
+    unless `tls` (then HTTPS as auto-configured on first start, CA in config/certs/)."""
     port = free_port()
+    plain = () if tls else ("-E", "xpack.security.http.ssl.enabled=false")
     process = run_bastion(
         "start",
         "--home",
@@ -171,9 +173,10 @@ def launch_gateway(engine_url: str, home: Path, *args: str) -> Gateway:
         # Every test client comes from 127.0.0.1; tests of the protection turn it back on.
         "-E",
         "bastion.security.authc.brute_force.enabled=false",
+        *plain,
         *args,
     )
-    gateway = Gateway(f"http://127.0.0.1:{port}", process, home)
+    gateway = Gateway(f"{'https' if tls else 'http'}://127.0.0.1:{port}", process, home)
     try:
         process.wait_for(r"Bastion is serving")
     except AssertionError:
@@ -187,9 +190,9 @@ def start_gateway(engine_url: str, tmp_path: Path) -> Iterator[GatewayFactory]:
     """Start gateways on the session engine (or `backend`); stopped after the test."""
     started: list[Gateway] = []
 
-    def start(*args: str, backend: str | None = None) -> Gateway:
+    def start(*args: str, backend: str | None = None, tls: bool = False) -> Gateway:
         home = tmp_path / f"gateway-{len(started)}"
-        gateway = launch_gateway(backend or engine_url, home, *args)
+        gateway = launch_gateway(backend or engine_url, home, *args, tls=tls)
         started.append(gateway)
         return gateway
 

@@ -14,6 +14,10 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from bastion.audit.filters import PREFIX as AUDIT_PREFIX
+from bastion.audit.setup import build_audit_trail
+from bastion.audit.trail import realm_failure_listener
+from bastion.authc.api_keys.service import ApiKeyService, ApiKeySettings
 from bastion.authc.brute_force import BruteForcePolicy, BruteForceProtection
 from bastion.authc.credential_cache import CredentialCache
 from bastion.authc.native_users import NativeUsers
@@ -23,6 +27,11 @@ from bastion.authc.realms.file import FileRealm
 from bastion.authc.realms.native import NativeRealm
 from bastion.authc.realms.reserved import ReservedRealm
 from bastion.authc.service import AnonymousAccess, AuthenticationService
+from bastion.authc.service_accounts.roles import ServiceAccountRoleStore
+from bastion.authc.service_accounts.service import ServiceAccountService
+from bastion.authc.tokens.bearer import BearerAuthenticator
+from bastion.authc.tokens.service import TokenService
+from bastion.authc.tokens.store import TokenIndex
 from bastion.authc.user import User
 from bastion.authz.role_store import RoleStore
 from bastion.authz.service import AuthorizationService
@@ -30,6 +39,8 @@ from bastion.backend.client import EngineClient, EngineUnavailable
 from bastion.backend.metadata import MetadataCache
 from bastion.config import settings as s
 from bastion.config.settings import Settings, SettingsError
+from bastion.dynamic_settings import ClusterSettingsStore, DynamicSettings
+from bastion.keystore import SecureSettings, SecureSettingsSource, keystore_path
 from bastion.store.security_index import SecurityIndex, StoreError
 
 log = logging.getLogger(__name__)
@@ -103,8 +114,17 @@ def anonymous_access(settings: Settings) -> AnonymousAccess | None:
 
 
 class Security:
-    def __init__(self, settings: Settings, engine: EngineClient, config_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: EngineClient,
+        config_dir: Path,
+        *,
+        keystore_password: str = "",
+    ) -> None:
         self.settings = settings
+        self.secure = SecureSettingsSource(keystore_path(config_dir), keystore_password)
+        self.secure.load()
         self.index = SecurityIndex(engine)
         self.users = NativeUsers(self.index)
         self.hasher: Hasher = resolve_hasher(settings.get(s.PASSWORD_HASHING_ALGORITHM))
@@ -125,26 +145,68 @@ class Security:
             anonymous_access(settings),
             BruteForceProtection(BruteForcePolicy.from_settings(settings)),
         )
+        self.api_keys = ApiKeyService(
+            self.index,
+            ApiKeySettings(
+                resolve_hasher(settings.get(s.API_KEY_HASHING_ALGORITHM)),
+                settings.get(s.API_KEY_CACHE_TTL),
+                settings.get(s.API_KEY_CACHE_MAX_KEYS),
+                settings.get(s.API_KEY_DELETE_RETENTION_PERIOD),
+                settings.get(s.API_KEY_DELETE_INTERVAL),
+            ),
+        )
+        self.authc.register_scheme("ApiKey", self.api_keys.authenticate)
         self.metadata = MetadataCache(engine, settings.get(s.METADATA_REFRESH_INTERVAL))
-        self.roles = RoleStore(self.index, config_dir / "roles.yml")
+        self.roles: RoleStore = ServiceAccountRoleStore(self.index, config_dir / "roles.yml")
         self.authz = AuthorizationService(self.roles, self.metadata)
+        self.tokens = TokenService(
+            TokenIndex(engine),
+            self.index.bump_change_counter,
+            timeout=settings.get(s.TOKEN_TIMEOUT),
+            enabled=settings.get(s.TOKEN_ENABLED),
+            delete_interval=settings.get(s.TOKEN_DELETE_INTERVAL),
+        )
+        self.service_accounts = ServiceAccountService(
+            self.index, resolve_hasher(settings.get(s.SERVICE_TOKEN_HASHING_ALGORITHM)), config_dir
+        )
+        bearer = BearerAuthenticator(self.tokens, self.service_accounts)
+        self.authc.register_scheme("Bearer", bearer)
+        self.dynamic = DynamicSettings(settings)
+        self.cluster_settings = ClusterSettingsStore(self.index)
+        self.audit = build_audit_trail(settings, config_dir, self.secure.current, engine)
+        self.authc.realm_failure_listener = realm_failure_listener()
+        self.dynamic.subscribe(AUDIT_PREFIX, self.audit.follow)
         self._counter: int | None = None
         self._poller: asyncio.Task[None] | None = None
+
+    @property
+    def secure_settings(self) -> SecureSettings:
+        """The keystore's entries as last (re)loaded; for features that need secrets."""
+        return self.secure.current
 
     def start(self) -> None:
         self._poller = asyncio.create_task(self._poll_changes())
         self.metadata.start()
+        self.api_keys.start()
+        self.tokens.start()
+        self.audit.start()
 
     async def stop(self) -> None:
+        await self.api_keys.stop()
+        await self.tokens.stop()
         await self.metadata.stop()
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
+        await self.audit.stop()
 
     def changed_locally(self) -> None:
         """A write through this worker: drop caches now rather than at the next poll."""
         self.authc.clear_caches()
+        self.api_keys.clear_cache()
+        self.tokens.clear_cache()
+        self.service_accounts.clear_cache()
         self.roles.invalidate()
 
     async def _poll_changes(self) -> None:
@@ -153,6 +215,8 @@ class Security:
             for realm in self._file_realms:
                 await asyncio.to_thread(realm.reload)
             await asyncio.to_thread(self.roles.reload_file)
+            await asyncio.to_thread(self.service_accounts.reload_file)
+            await asyncio.to_thread(self.secure.follow)  # a reload_secure_settings elsewhere
             try:
                 counter = await self.index.change_counter()
             except (EngineUnavailable, StoreError):
@@ -160,5 +224,19 @@ class Security:
             # The first reading clears too: changes may have landed between start and now.
             if counter != self._counter:
                 self.authc.clear_caches()
+                self.api_keys.clear_cache()
+                self.tokens.clear_cache()
+                self.service_accounts.clear_cache()
                 self.roles.invalidate()
+                if not await self.reload_dynamic():
+                    continue  # retried at the next poll
             self._counter = counter
+
+    async def reload_dynamic(self) -> bool:
+        """Re-read Bastion's dynamic cluster settings; False when the engine did not answer."""
+        try:
+            self.dynamic.apply(await self.cluster_settings.load())
+        except (EngineUnavailable, StoreError) as error:
+            log.warning("cannot read dynamic cluster settings: %s", error)
+            return False
+        return True

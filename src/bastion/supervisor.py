@@ -14,20 +14,26 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 
 from bastion.authc.bootstrap import bootstrap_elastic_password
 from bastion.authc.native_users import NativeUsers
 from bastion.authc.password_hashing import resolve_hasher
-from bastion.backend.client import EngineClient, EngineUnavailable
+from bastion.backend.client import EngineClient, EngineTLSError, EngineUnavailable
+from bastion.backend.tls import BackendSSLError, engine_ssl_context
 from bastion.children import die_with_parent
 from bastion.config import settings as s
-from bastion.config.settings import Settings
+from bastion.config.settings import Settings, load_settings
 from bastion.engine.cluster import ManagedEngine
 from bastion.engine.install import EngineError, install
 from bastion.home import BastionHome
+from bastion.keystore import KeystoreError, open_for_start
 from bastion.store.security_index import SecurityIndex, StoreError
+from bastion.tls.autoconfig import AutoConfiguration, AutoConfigurationError, auto_configure
+from bastion.tls.pki import PkiError
+from bastion.tls.server_context import HttpSslError, check_exposure, http_tls
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +113,17 @@ class Worker:
             await process.wait()
 
 
-async def _check_external(urls: tuple[str, ...], settings: Settings) -> None:
-    client = EngineClient(urls, max_connections=2, timeout=10.0)
+async def _check_external(urls: tuple[str, ...], settings: Settings, config_dir: Path) -> None:
+    """A TLS problem stops start-up: it is configuration, and it would not go away by waiting."""
+    try:
+        ssl_context = engine_ssl_context(settings, config_dir)
+    except BackendSSLError as error:
+        raise StartError(str(error)) from None
+    client = EngineClient(urls, max_connections=2, timeout=10.0, ssl_context=ssl_context)
     try:
         info = await client.get_json("/")
+    except EngineTLSError as error:
+        raise StartError(str(error)) from None
     except EngineUnavailable as error:
         log.warning("the external engine is not reachable yet (%s); serving 503 until it is", error)
         return
@@ -124,14 +137,34 @@ async def _check_external(urls: tuple[str, ...], settings: Settings) -> None:
     )
 
 
-async def _bootstrap_security(urls: tuple[str, ...], settings: Settings) -> str | None:
-    """Create the security index and the `elastic` password on first start."""
-    client = EngineClient(urls, max_connections=2, timeout=60.0)
+async def _open_keystore(config_dir: Path) -> tuple[str, str | None]:
+    """The keystore's password (the keystore is created on first start) and its
+    `bootstrap.password`, if any."""
+    try:
+        keystore, password = await asyncio.to_thread(open_for_start, config_dir)
+        bootstrap = keystore.get_string("bootstrap.password")
+    except KeyError:
+        bootstrap = None
+    except KeystoreError as error:
+        raise StartError(f"cannot open the keystore: {error}") from None
+    return password, bootstrap
+
+
+async def _bootstrap_security(
+    urls: tuple[str, ...],
+    settings: Settings,
+    config_dir: Path,
+    bootstrap_password: str | None = None,
+) -> str | None:
+    """Create the security index and the `elastic` password on first start: the keystore's
+    `bootstrap.password` if set (then nothing is shown), else a generated one."""
+    ssl_context = engine_ssl_context(settings, config_dir)
+    client = EngineClient(urls, max_connections=2, timeout=60.0, ssl_context=ssl_context)
     try:
         index = SecurityIndex(client)
         await index.ensure()
         hasher = resolve_hasher(settings.get(s.PASSWORD_HASHING_ALGORITHM))
-        return await bootstrap_elastic_password(NativeUsers(index), hasher)
+        return await bootstrap_elastic_password(NativeUsers(index), hasher, bootstrap_password)
     except EngineUnavailable as error:
         log.warning("security set-up postponed, the engine is not reachable: %s", error)
         return None
@@ -141,17 +174,49 @@ async def _bootstrap_security(urls: tuple[str, ...], settings: Settings) -> str 
         await client.close()
 
 
-def _first_start_banner(password: str) -> str:
-    lines = [
-        "Bastion security is on. This is shown once: keep it safe.",
-        "",
-        "Password for the elastic user (reset it with PUT /_security/user/elastic/_password):",
-        f"  {password}",
-    ]
+def _first_start_banner(password: str | None, tls: AutoConfiguration | None) -> str:
+    lines = ["Bastion security is on. This is shown once: keep it safe."]
+    if password:
+        lines += [
+            "",
+            "Password for the elastic user (reset it with PUT /_security/user/elastic/_password):",
+            f"  {password}",
+        ]
+    if tls:
+        lines += [
+            "",
+            "HTTPS is on. CA certificate, for clients to trust (curl --cacert, ca_certs):",
+            f"  {tls.ca_certificate}",
+            "SHA-256 fingerprint of that CA certificate:",
+            f"  {tls.ca_fingerprint}",
+        ]
     width = max(len(line) for line in lines) + 2
     rule = "━" * width
     body = "\n".join(f"┃ {line:<{width - 2}} ┃" for line in lines)
     return f"┏{rule}┓\n{body}\n┗{rule}┛"
+
+
+def _check_exposure(settings: Settings) -> None:
+    try:
+        check_exposure(settings)
+    except HttpSslError as error:
+        raise StartError(str(error)) from None
+
+
+async def _configure_tls(
+    settings: Settings, config_dir: Path, keystore_password: str
+) -> tuple[AutoConfiguration | None, Settings]:
+    """First start: certificates and TLS settings (tls/autoconfig.py); every start: check that
+    the workers will be able to build their TLS context."""
+    host = settings.get(s.HTTP_HOST)
+    try:
+        tls = await asyncio.to_thread(auto_configure, settings, config_dir, host)
+        if tls is not None:
+            settings = Settings({**settings.values, **load_settings(None, tls.settings, {}).values})
+        await asyncio.to_thread(http_tls, settings, config_dir, keystore_password)
+    except (AutoConfigurationError, HttpSslError, PkiError, OSError) as error:
+        raise StartError(str(error)) from None
+    return tls, settings
 
 
 async def run(
@@ -167,14 +232,16 @@ async def run(
         loop.add_signal_handler(signum, stop.set)
 
     host, port = settings.get(s.HTTP_HOST), settings.get(s.HTTP_PORT)
+    _check_exposure(settings)
     reservation = _reserve_port(host, port)
     port = reservation.getsockname()[1]
     engine: ManagedEngine | None = None
     workers: list[Worker] = []
     try:
+        keystore_password, bootstrap_password = await _open_keystore(home.config_dir)
         urls = settings.get(s.BACKEND_HOSTS)
         if urls:
-            await _check_external(urls, settings)
+            await _check_external(urls, settings, home.config_dir)
         else:
             try:
                 version = settings.get(s.ENGINE_VERSION)
@@ -201,22 +268,25 @@ async def run(
             except EngineError as error:
                 raise StartError(str(error)) from None
             urls = engine.urls
-        password = await _bootstrap_security(urls, settings)
+        password = await _bootstrap_security(urls, settings, home.config_dir, bootstrap_password)
+        tls, settings = await _configure_tls(settings, home.config_dir, keystore_password)
         spec = orjson.dumps(
             {
                 "settings": dict(settings.values),
                 "engine_urls": list(urls),
                 "port": port,
                 "config_dir": str(home.config_dir),
+                "keystore_password": keystore_password,  # stdin, never a command line
             }
         )
         workers = [Worker(i, spec) for i in range(settings.get(s.WORKERS))]
         for worker in workers:
             await worker.start()
         reservation.close()
-        if password:
-            announce(_first_start_banner(password))
-        announce(f"Bastion is serving http://{host}:{port} ({len(workers)} worker(s))")
+        if password or tls:
+            announce(_first_start_banner(password, tls))
+        scheme = "https" if settings.get(s.HTTP_SSL_ENABLED) else "http"
+        announce(f"Bastion is serving {scheme}://{host}:{port} ({len(workers)} worker(s))")
         await _supervise(workers, stop)
     finally:
         reservation.close()

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -27,11 +29,12 @@ def engine_pids(home: Path) -> list[int]:
     return [int(pid) for pid in found.stdout.split()]
 
 
-def get(url: str, password: str | None = None) -> tuple[int, Any]:
+def get(url: str, password: str | None = None, cafile: Path | None = None) -> tuple[int, Any]:
     headers = {"Authorization": basic("elastic", password)} if password else {}
+    context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
     try:
         with urllib.request.urlopen(
-            urllib.request.Request(url, headers=headers), timeout=10
+            urllib.request.Request(url, headers=headers), timeout=10, context=context
         ) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
@@ -55,10 +58,12 @@ def test_managed_engine_survives_a_crash_and_stops_cleanly(tmp_path: Path) -> No
     try:
         process.wait_for(r"Password for the elastic user")
         password = process.wait_for(r"┃\s+(\S{20})\s+┃").group(1)
-        process.wait_for(r"Bastion is serving")
-        url = f"http://127.0.0.1:{port}"
-        assert get(f"{url}/")[0] == 401
-        assert get(f"{url}/", password)[0] == 200
+        ca = home / "config" / "certs" / "http_ca.crt"
+        process.wait_for(re.escape(str(ca)))
+        process.wait_for(r"Bastion is serving https://")
+        url = f"https://127.0.0.1:{port}"
+        assert get(f"{url}/", cafile=ca)[0] == 401
+        assert get(f"{url}/", password, ca)[0] == 200
         request = urllib.request.Request(
             f"{url}/books/_doc/1?refresh=true",
             data=b'{"title":"x"}',
@@ -68,16 +73,17 @@ def test_managed_engine_survives_a_crash_and_stops_cleanly(tmp_path: Path) -> No
                 "Authorization": basic("elastic", password),
             },
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
+        context = ssl.create_default_context(cafile=str(ca))
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
             assert response.status == 201
 
         [java] = engine_pids(home)
         os.kill(java, signal.SIGKILL)
-        wait_until(lambda: get(f"{url}/books/_doc/1", password)[0] == 503, 15)
-        body = get(f"{url}/books/_doc/1", password)[1]
+        wait_until(lambda: get(f"{url}/books/_doc/1", password, ca)[0] == 503, 15)
+        body = get(f"{url}/books/_doc/1", password, ca)[1]
         assert body["error"]["type"] == "engine_unavailable_exception"
         # The supervisor restarts the node; the gateway serves again without a restart.
-        wait_until(lambda: get(f"{url}/books/_doc/1", password)[0] == 200, 120)
+        wait_until(lambda: get(f"{url}/books/_doc/1", password, ca)[0] == 200, 120)
         assert len(engine_pids(home)) == 1
     finally:
         started = time.monotonic()
@@ -90,10 +96,11 @@ def test_managed_engine_survives_a_crash_and_stops_cleanly(tmp_path: Path) -> No
     again = run_bastion("start", "--home", str(home), "--port", str(port))
     try:
         again.wait_for(r"Bastion is serving")
-        assert get(f"http://127.0.0.1:{port}/", password)[0] == 200
+        assert get(f"https://127.0.0.1:{port}/", password, ca)[0] == 200
     finally:
         again.stop()
     assert "Password for the elastic user" not in "".join(again.output)
+    assert "fingerprint" not in "".join(again.output)
 
 
 @pytest.mark.slow
@@ -136,7 +143,8 @@ def test_bad_value_names_key_and_source(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "[http.max_content_length]" in result.stderr
     assert "the command line" in result.stderr
-    result = run_fast("start", "--host", "0.0.0.0", home=tmp_path)
+    insecure = ("-E", "xpack.security.http.ssl.enabled=false")
+    result = run_fast("start", "--host", "0.0.0.0", *insecure, home=tmp_path)
     assert result.returncode == 1
     assert "loopback" in result.stderr
 

@@ -684,7 +684,12 @@ def test_cat_apis_list_their_further_actions() -> None:
 def test_local_routes_are_the_security_apis_and_main() -> None:
     local = {route.path for route in ROUTES if route.local}
     assert "/" in local
-    assert all(path == "/" or path.startswith(("/_security/", "/_ssl/")) for path in local)
+    assert all(
+        path == "/"
+        or path.startswith(("/_security/", "/_ssl/"))
+        or path.endswith("/reload_secure_settings")
+        for path in local
+    )
     assert all(route.local for route in ROUTES if route.path.startswith("/_security/"))
 
 

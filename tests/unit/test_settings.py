@@ -81,7 +81,7 @@ def test_unknown_environment_setting_names_the_variable() -> None:
     [
         ("http.port", "70000", "between 0 and 65535"),
         ("http.port", "nine", "invalid value"),
-        ("http.host", "0.0.0.0", "loopback"),
+        ("http.host", "search.example.org", "not an IP address"),
         ("bastion.backend.hosts", "ftp://x", "http:// or https://"),
         ("bastion.backend.hosts", "http://x:9200/path", "path"),
         ("bastion.engine.heap.max", "lots", "heap size"),

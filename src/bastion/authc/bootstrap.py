@@ -18,15 +18,18 @@ def generate_password() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(PASSWORD_LENGTH))
 
 
-async def bootstrap_elastic_password(users: NativeUsers, hasher: Hasher) -> str | None:
-    """Store a new random password for `elastic` unless one is stored already. Returns it
-    (to be shown once) or None. Safe against concurrent gateways: only one create wins."""
+async def bootstrap_elastic_password(
+    users: NativeUsers, hasher: Hasher, bootstrap_password: str | None = None
+) -> str | None:
+    """Store a password for `elastic` unless one is stored already: the keystore's
+    `bootstrap.password` if given, else a new random one. Returns a generated password (to be
+    shown once) or None. Safe against concurrent gateways: only one create wins."""
     if (await users.reserved("elastic")).doc is not None:
         return None
-    password = generate_password()
+    password = bootstrap_password or generate_password()
     password_hash = await asyncio.to_thread(hasher.hash, password)
     try:
         await users.put_reserved("elastic", password_hash=password_hash, enabled=True, expect=None)
     except VersionConflict:
         return None
-    return password
+    return None if bootstrap_password else password

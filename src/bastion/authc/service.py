@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 RUN_AS_HEADER = "es-security-runas-user"
 BASIC_CHALLENGE = 'Basic realm="security", charset="UTF-8"'
+BEARER_CHALLENGE = 'Bearer realm="security"'
 MAX_CREDENTIALS = 8192  # bytes of a decoded Basic header; beyond is refused unparsed
 ANONYMOUS_REALM = RealmRef("__anonymous", "anonymous")
 
@@ -84,10 +85,16 @@ class AuthenticationService:
         self.anonymous = anonymous
         self._brute_force = brute_force or BruteForceProtection(BruteForcePolicy(enabled=False))
         self._schemes: dict[str, SchemeAuthenticator] = {}
+        # Told of each realm that refused the credentials (the audit's
+        # realm_authentication_failed); None when nobody listens.
+        self.realm_failure_listener: Callable[[RealmRef, str], None] | None = None
 
     def register_scheme(self, scheme: str, authenticator: SchemeAuthenticator) -> None:
         """Authenticate `Authorization: <scheme> ...` with `authenticator` (case-insensitive)."""
         self._schemes[scheme.lower()] = authenticator
+
+    def has_scheme(self, scheme: str) -> bool:
+        return scheme.lower() in self._schemes
 
     @property
     def anonymous_username(self) -> str | None:
@@ -137,6 +144,8 @@ class AuthenticationService:
             if result.outcome is Outcome.SUCCESS and result.user is not None:
                 self._brute_force.record_success(token.username, address, time.monotonic())
                 return Authentication(result.user, realm.ref, realm.ref)
+            if self.realm_failure_listener is not None:
+                self.realm_failure_listener(realm.ref, token.username)
             if result.outcome is Outcome.TERMINATE:
                 break
         self._brute_force.record_failure(token.username, address, time.monotonic())

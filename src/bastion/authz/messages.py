@@ -10,21 +10,25 @@ from bastion.authz.privileges import privileges_granting
 
 def _who(authentication: Authentication) -> str:
     user = authentication.user
+    if authentication.api_key is not None:
+        # Elasticsearch names the key and its owner, and no roles (a key has none of its own).
+        return f"API key id [{authentication.api_key.id}] of user [{user.username}]"
+    if authentication.token is not None:  # a service account token: its role is not named
+        return f"service account [{user.username}]"
     if authentication.authenticating_user is not None:
         return f"user [{authentication.authenticating_user.username}] run as [{user.username}]"
     return f"user [{user.username}]"
 
 
 def _roles(authentication: Authentication) -> str:
-    return ",".join(authentication.user.roles)
+    if authentication.api_key is not None or authentication.token is not None:
+        return ""
+    return f" with effective roles [{','.join(authentication.user.roles)}]"
 
 
 def denied_cluster(authentication: Authentication, action: str) -> str:
     granting = privileges_granting(action, "cluster")
-    text = (
-        f"action [{action}] is unauthorized for {_who(authentication)} with effective roles "
-        f"[{_roles(authentication)}]"
-    )
+    text = f"action [{action}] is unauthorized for {_who(authentication)}{_roles(authentication)}"
     if granting:
         text += f", this action is granted by the cluster privileges [{','.join(granting)}]"
     return text
@@ -33,8 +37,8 @@ def denied_cluster(authentication: Authentication, action: str) -> str:
 def denied_indices(authentication: Authentication, action: str, indices: Sequence[str]) -> str:
     granting = privileges_granting(action, "index")
     text = (
-        f"action [{action}] is unauthorized for {_who(authentication)} with effective roles "
-        f"[{_roles(authentication)}] on indices [{','.join(indices)}]"
+        f"action [{action}] is unauthorized for {_who(authentication)}{_roles(authentication)} "
+        f"on indices [{','.join(indices)}]"
     )
     if granting:
         text += f", this action is granted by the index privileges [{','.join(granting)}]"

@@ -65,8 +65,16 @@ class Role:
         """Holds the `all` cluster privilege: may use routes Bastion does not know."""
         return "all" in self.cluster_privileges
 
+    @property
+    def layers(self) -> tuple[Role, ...]:
+        """The roles every check must pass: this one, or an API key's two."""
+        return (self,)
+
     def allows_cluster(self, action: str) -> bool:
         return self.cluster(action)
+
+    def allows_some_index(self, action: str) -> bool:
+        return any(group.privileges(action) for group in self.groups)
 
     def allows_index(self, action: str, name: str) -> bool:
         return self._access(action, name) != DENIED
@@ -131,4 +139,54 @@ def compile_role(names: Sequence[str], descriptors: Sequence[RoleDescriptor]) ->
         groups,
         compile_names(user for d in descriptors for user in d.run_as),
         tuple(descriptors),
+    )
+
+
+@dataclass(slots=True)
+class LimitedRole(Role):
+    """An API key's permission: what its own role descriptors grant AND what its owner's roles
+    granted when it was created (Elasticsearch's `LimitedRole`). Every check must pass both.
+    The inherited fields are the key's own role's, so that code reading descriptors sees those."""
+
+    own: Role | None = None
+    limited_by: Role | None = None
+
+    def _pair(self) -> tuple[Role, Role]:
+        assert self.own is not None
+        assert self.limited_by is not None
+        return self.own, self.limited_by
+
+    @property
+    def layers(self) -> tuple[Role, ...]:
+        return self._pair()
+
+    @property
+    def is_superuser_like(self) -> bool:
+        return all(layer.is_superuser_like for layer in self._pair())
+
+    def allows_cluster(self, action: str) -> bool:
+        own, limit = self._pair()
+        return own.allows_cluster(action) and limit.allows_cluster(action)
+
+    def allows_some_index(self, action: str) -> bool:
+        return all(layer.allows_some_index(action) for layer in self._pair())
+
+    def _decide(self, action: str, name: str) -> int:
+        first, second = (layer._access(action, name) for layer in self._pair())
+        return DENIED if DENIED in (first, second) else max(first, second)
+
+    def allows_run_as(self, username: str) -> bool:
+        return all(layer.allows_run_as(username) for layer in self._pair())
+
+
+def limit_role(own: Role, limited_by: Role) -> LimitedRole:
+    return LimitedRole(
+        own.names,
+        own.cluster,
+        own.cluster_privileges,
+        own.groups,
+        own.run_as,
+        own.descriptors,
+        own=own,
+        limited_by=limited_by,
     )

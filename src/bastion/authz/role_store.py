@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bastion.authc.user import Authentication
 from bastion.authz.file_roles import RolesFileError, read_file_roles
-from bastion.authz.permission import Role, compile_role
+from bastion.authz.permission import Role, compile_role, limit_role
 from bastion.authz.reserved_roles import RESERVED_ROLES
 from bastion.authz.role_descriptor import RoleDescriptor, RoleDescriptorError, parse_role_descriptor
 from bastion.store.security_index import SecurityIndex
@@ -46,6 +47,8 @@ class RoleStore:
         self._file_roles: dict[str, RoleDescriptor] = {}
         self._native: dict[str, RoleDescriptor | None] = {}
         self._compiled: dict[frozenset[str], Role] = {}
+        # API key id → (the key's reference it was compiled from, its role)
+        self._api_keys: dict[str, tuple[object, Role]] = {}
         self._warned: set[str] = set()
         self.reload_file()
 
@@ -56,6 +59,7 @@ class RoleStore:
     def invalidate(self) -> None:
         self._native.clear()
         self._compiled.clear()
+        self._api_keys.clear()
 
     def reload_file(self) -> bool:
         """Re-read `roles.yml` if it changed; a bad role is skipped, a bad file keeps the old."""
@@ -121,4 +125,23 @@ class RoleStore:
             if len(self._compiled) >= MAX_CACHED_ROLES:
                 self._compiled.clear()
             self._compiled[key] = role
+        return role
+
+    async def role_for(self, authentication: Authentication) -> Role:
+        """The effective user's role; for an API key, its own descriptors limited by its owner's
+        snapshot (or the snapshot alone when the key has no descriptors of its own)."""
+        key = authentication.api_key
+        if key is None:
+            return await self.role(authentication.user.roles)
+        found = self._api_keys.get(key.id)
+        if found is not None and found[0] is key:
+            return found[1]
+        limit = compile_role([d.name for d in key.limited_by], key.limited_by)
+        role: Role = limit
+        if key.role_descriptors:
+            own = compile_role([d.name for d in key.role_descriptors], key.role_descriptors)
+            role = limit_role(own, limit)
+        if len(self._api_keys) >= MAX_CACHED_ROLES:
+            self._api_keys.clear()
+        self._api_keys[key.id] = (key, role)
         return role

@@ -131,7 +131,7 @@ class AuthorizationService:
             and not _names_other_user(match, authentication)
         ):
             return ALLOWED
-        role = await self.roles.role(authentication.user.roles)
+        role = await self.roles.role_for(authentication)
         if match is None:
             if role.is_superuser_like:
                 return ALLOWED
@@ -140,7 +140,10 @@ class AuthorizationService:
             )
         route = match.route
         if route.kind == "cluster":
-            if role.allows_cluster(action):
+            if role.allows_cluster(action) or (
+                _allows_own_api_key_action(role, action)
+                and _concerns_own_api_keys(authentication, action, query)
+            ):
                 return ALLOWED
             raise forbidden(denied_cluster(authentication, action))
         if route.indices is IndexSource.NONE:
@@ -152,7 +155,7 @@ class AuthorizationService:
         return self._body_targets(authentication, role=role, match=match, query=query, body=body)
 
     def _allows_some_index(self, role: Role, action: str) -> bool:
-        return any(group.privileges(action) for group in role.groups)
+        return role.allows_some_index(action)
 
     def _checker(
         self, authentication: Authentication, role: Role, action: str
@@ -398,3 +401,39 @@ def _names_other_user(match: RouteMatch, authentication: Authentication) -> bool
     """`PUT /_security/user/<name>/_password` is a self action only for one's own name."""
     name = match.params.get("username")
     return name is not None and name != authentication.user.username
+
+
+_API_KEY_ACTIONS = "cluster:admin/xpack/security/api_key/"
+
+
+def _allows_own_api_key_action(role: Role, action: str) -> bool:
+    """Every layer grants `action` outright or through manage_own_api_key."""
+    return all(
+        layer.allows_cluster(action) or layer.cluster.own_api_key_action(action)
+        for layer in role.layers
+    )
+
+
+def _concerns_own_api_keys(
+    authentication: Authentication, action: str, query: MultiMapping[str]
+) -> bool:
+    """Elasticsearch's "own API keys" rule of manage_own_api_key: creating, updating and
+    querying concern one's own keys by construction (the handlers enforce it); getting and
+    invalidating must name them, by `owner=true`, by the caller's own username and realm, or,
+    for a request made with an API key, by that key's own id. Granting never does. Invalidation
+    names its keys in the body, which the handler checks the same way."""
+    verb = action.removeprefix(_API_KEY_ACTIONS)
+    if verb in ("create", "update", "bulk_update", "query", "invalidate"):
+        return True
+    if verb != "get":
+        return False
+    if query.get("owner") == "true":
+        return True
+    if authentication.api_key is not None:
+        return query.get("id") == authentication.api_key.id and not (
+            query.get("username") or query.get("realm_name")
+        )
+    return (
+        query.get("username") == authentication.user.username
+        and query.get("realm_name") == authentication.lookup_realm.name
+    )

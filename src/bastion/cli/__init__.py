@@ -7,7 +7,16 @@ import logging
 import sys
 
 from bastion import __version__
-from bastion.cli import certutil, engine, reset_password, start, users
+from bastion.cli import (
+    audit,
+    certutil,
+    engine,
+    keystore,
+    reset_password,
+    service_tokens,
+    start,
+    users,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     engine.register(commands)
     users.register(commands)
     reset_password.register(commands)
+    service_tokens.register(commands)
     certutil.register(commands)
+    keystore.register(commands)
+    audit.register(commands)
     return parser
 
 

@@ -22,7 +22,7 @@ def register(commands: Any) -> None:
     )
     add_home_options(parser)
     parser.add_argument("--port", type=int, help="gateway port (http.port, default 9200)")
-    parser.add_argument("--host", help="gateway address (http.host, loopback only for now)")
+    parser.add_argument("--host", help="gateway IP address (http.host)")
     parser.add_argument("--workers", type=int, help="gateway processes (bastion.workers)")
     parser.add_argument(
         "--backend",

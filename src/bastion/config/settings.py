@@ -37,6 +37,8 @@ class Setting(Generic[T]):
     default: T
     parse: Callable[[Any], T]
     doc: str
+    # Updatable at run time through `PUT /_cluster/settings` (Elasticsearch's Property.Dynamic).
+    dynamic: bool = False
 
 
 def _str(value: Any) -> str:
@@ -78,17 +80,15 @@ def _time_value(value: Any) -> float:
     return parse_time_value(str(value))
 
 
-def _loopback_host(value: Any) -> str:
+def _bind_host(value: Any) -> str:
+    # Beyond loopback only with TLS or an explicit override: see tls/server_context.py.
     host = _str(value).strip()
     if host == "localhost":
         return "127.0.0.1"
     try:
-        address = ipaddress.ip_address(host)
+        ipaddress.ip_address(host)
     except ValueError:
         raise ValueError(f"[{host}] is not an IP address") from None
-    if not address.is_loopback:
-        # Security issue #5 brings TLS; until then nothing listens beyond loopback.
-        raise ValueError(f"[{host}] is not a loopback address; Bastion binds loopback only for now")
     return host
 
 
@@ -120,7 +120,7 @@ def _heap(value: Any) -> str:
 
 CLUSTER_NAME = Setting("cluster.name", "bastion", _str, "Name reported by `GET /`.")
 NODE_NAME = Setting("node.name", socket.gethostname(), _str, "Node name reported by `GET /`.")
-HTTP_HOST = Setting("http.host", "127.0.0.1", _loopback_host, "Address the gateway binds.")
+HTTP_HOST = Setting("http.host", "127.0.0.1", _bind_host, "Address the gateway binds.")
 HTTP_PORT = Setting("http.port", 9200, _int_in(0, 65535), "Port the gateway listens on.")
 HTTP_MAX_CONTENT_LENGTH = Setting(
     "http.max_content_length", 100 << 20, _byte_size, "Largest request body; larger gets 413."
@@ -152,6 +152,34 @@ BACKEND_REQUEST_TIMEOUT = Setting(
 )
 BACKEND_MAX_CONNECTIONS = Setting(
     "bastion.backend.max_connections", 256, _int_in(1, 65535), "Engine connections per worker."
+)
+
+
+def _verification_mode(value: Any) -> str:
+    mode = _str(value).strip().lower()
+    if mode not in {"full", "certificate", "none"}:
+        raise ValueError("expected [full], [certificate] or [none]")
+    return mode
+
+
+BACKEND_SSL_CERTIFICATE_AUTHORITIES: Setting[tuple[str, ...]] = Setting(
+    "bastion.backend.ssl.certificate_authorities",
+    (),
+    _str_list,
+    "PEM files of the CAs that sign an https engine's certificate; empty trusts the system's.",
+)
+BACKEND_SSL_VERIFICATION_MODE = Setting(
+    "bastion.backend.ssl.verification_mode",
+    "full",
+    _verification_mode,
+    "How the engine's certificate is checked: full, certificate (no host name), none.",
+)
+BACKEND_SSL_CERTIFICATE = Setting(
+    "bastion.backend.ssl.certificate", "", _str, "PEM client certificate for engine mTLS."
+)
+BACKEND_SSL_KEY = Setting("bastion.backend.ssl.key", "", _str, "PEM key of that certificate.")
+BACKEND_SSL_KEY_PASSPHRASE = Setting(
+    "bastion.backend.ssl.key_passphrase", "", _str, "Passphrase of an encrypted key."
 )
 ENGINE_VERSION = Setting("bastion.engine.version", "2.19.6", _str, "Managed OpenSearch version.")
 ENGINE_NODES = Setting("bastion.engine.nodes", 1, _int_in(1, 9), "Managed engine nodes.")
@@ -231,6 +259,49 @@ def _time_at_least(minimum: float) -> Callable[[Any], float]:
     return parse
 
 
+def _cache_hash_algo(value: Any) -> str:
+    # Caches keep a salted SHA-256 only (see authc/credential_cache.py).
+    name = _str(value).strip().lower()
+    if name != "ssha256":
+        raise ValueError("only [ssha256] is supported")
+    return name
+
+
+API_KEY_HASHING_ALGORITHM = Setting(
+    "xpack.security.authc.api_key.hashing.algorithm",
+    "pbkdf2",
+    _hashing_algorithm,
+    "Hash stored for API key secrets.",
+)
+API_KEY_CACHE_TTL = Setting(
+    "xpack.security.authc.api_key.cache.ttl", 86_400.0, _time_value, "Verified API key cache TTL."
+)
+API_KEY_CACHE_MAX_KEYS = Setting(
+    "xpack.security.authc.api_key.cache.max_keys",
+    25_000,
+    _int_in(0, 10_000_000),
+    "Verified API key cache size.",
+)
+API_KEY_CACHE_HASH_ALGO = Setting(
+    "xpack.security.authc.api_key.cache.hash_algo",
+    "ssha256",
+    _cache_hash_algo,
+    "Digest the API key cache keeps.",
+)
+API_KEY_DELETE_RETENTION_PERIOD = Setting(
+    "xpack.security.authc.api_key.delete.retention_period",
+    7 * 86_400.0,
+    _time_at_least(0),
+    "How long invalidated or expired API keys are kept.",
+)
+API_KEY_DELETE_INTERVAL = Setting(
+    "xpack.security.authc.api_key.delete.interval",
+    86_400.0,
+    _time_at_least(1),
+    "How often old API keys are removed.",
+)
+
+
 # Brute-force protection (Bastion's own): see src/bastion/authc/brute_force.py.
 BRUTE_FORCE_ENABLED = Setting(
     "bastion.security.authc.brute_force.enabled", True, _bool, "Brute-force protection on/off."
@@ -260,6 +331,200 @@ BRUTE_FORCE_WINDOW = Setting(
     "Failures are forgotten after this long without one.",
 )
 
+
+def _tls_protocols(value: Any) -> tuple[str, ...]:
+    from bastion.tls.server_context import parse_supported_protocols
+
+    return parse_supported_protocols(value)
+
+
+def _tls_cipher_suites(value: Any) -> tuple[str, ...]:
+    from bastion.tls.server_context import parse_cipher_suites
+
+    return parse_cipher_suites(value)
+
+
+def _client_authentication(value: Any) -> str:
+    from bastion.tls.server_context import parse_client_authentication
+
+    return parse_client_authentication(value)
+
+
+# HTTP TLS: see src/bastion/tls/server_context.py and docs/tls.md.
+_HTTP_SSL = "xpack.security.http.ssl."
+HTTP_SSL_ENABLED = Setting(f"{_HTTP_SSL}enabled", True, _bool, "TLS on the HTTP port.")
+HTTP_SSL_CERTIFICATE = Setting(f"{_HTTP_SSL}certificate", "", _str, "PEM certificate (chain).")
+HTTP_SSL_KEY = Setting(f"{_HTTP_SSL}key", "", _str, "PEM private key of that certificate.")
+HTTP_SSL_KEY_PASSPHRASE = Setting(
+    f"{_HTTP_SSL}key_passphrase", "", _str, "Passphrase of an encrypted key."
+)
+HTTP_SSL_CERTIFICATE_AUTHORITIES: Setting[tuple[str, ...]] = Setting(
+    f"{_HTTP_SSL}certificate_authorities", (), _str_list, "PEM CAs trusted for client certificates."
+)
+HTTP_SSL_KEYSTORE_PATH = Setting(
+    f"{_HTTP_SSL}keystore.path", "", _str, "PKCS#12 file with key and certificate."
+)
+HTTP_SSL_KEYSTORE_PASSWORD = Setting(
+    f"{_HTTP_SSL}keystore.password", "", _str, "Password of that PKCS#12 file."
+)
+HTTP_SSL_CLIENT_AUTHENTICATION = Setting(
+    f"{_HTTP_SSL}client_authentication", "none", _client_authentication, "none|optional|required."
+)
+HTTP_SSL_SUPPORTED_PROTOCOLS: Setting[tuple[str, ...]] = Setting(
+    f"{_HTTP_SSL}supported_protocols", ("TLSv1.3", "TLSv1.2"), _tls_protocols, "TLS versions."
+)
+HTTP_SSL_CIPHER_SUITES: Setting[tuple[str, ...]] = Setting(
+    f"{_HTTP_SSL}cipher_suites", (), _tls_cipher_suites, "TLS 1.2 suites; empty: all AEAD ones."
+)
+HTTP_SSL_VERIFICATION_MODE = Setting(
+    f"{_HTTP_SSL}verification_mode", "full", _verification_mode, "Client certificate checks."
+)
+HTTP_ALLOW_INSECURE_NON_LOOPBACK = Setting(
+    "bastion.http.allow_insecure_non_loopback", False, _bool, "Plain HTTP beyond loopback."
+)
+RESOURCE_RELOAD_INTERVAL_HIGH = Setting(
+    "resource.reload.interval.high", 5.0, _time_at_least(0.1), "How often TLS files are checked."
+)
+
+
+def _ip_filter_rules(value: Any) -> tuple[str, ...]:
+    from bastion.transport.ip_filter import parse_rules
+
+    return parse_rules(value)
+
+
+# IP filtering: see src/bastion/transport/ip_filter.py and docs/ip-filtering.md.
+HTTP_FILTER_ENABLED = Setting(
+    "xpack.security.http.filter.enabled", True, _bool, "HTTP IP filtering on/off.", dynamic=True
+)
+HTTP_FILTER_ALLOW: Setting[tuple[str, ...]] = Setting(
+    "xpack.security.http.filter.allow",
+    (),
+    _ip_filter_rules,
+    "Addresses, CIDR blocks, `localhost` or `_all` always accepted.",
+    dynamic=True,
+)
+HTTP_FILTER_DENY: Setting[tuple[str, ...]] = Setting(
+    "xpack.security.http.filter.deny",
+    (),
+    _ip_filter_rules,
+    "Addresses, CIDR blocks, `localhost` or `_all` refused unless allowed.",
+    dynamic=True,
+)
+FILTER_ALWAYS_ALLOW_BOUND_ADDRESS = Setting(
+    "xpack.security.filter.always_allow_bound_address",
+    True,
+    _bool,
+    "Never deny connections from the address the gateway binds.",
+)
+
+
+def _time_in(low: float, high: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        seconds = _time_value(value)
+        if not low <= seconds <= high:
+            raise ValueError(f"must be between {low:g}s and {high:g}s")
+        return seconds
+
+    return parse
+
+
+TOKEN_ENABLED = Setting(
+    "xpack.security.authc.token.enabled", True, _bool, "The token service (oauth2/token)."
+)
+TOKEN_TIMEOUT = Setting(
+    "xpack.security.authc.token.timeout", 1200.0, _time_in(1.0, 3600.0), "Access token lifetime."
+)
+TOKEN_DELETE_INTERVAL = Setting(
+    "xpack.security.authc.token.delete.interval",
+    1800.0,
+    _time_at_least(1.0),
+    "How often expired tokens are removed.",
+)
+SERVICE_TOKEN_HASHING_ALGORITHM = Setting(
+    "xpack.security.authc.service_token_hashing.algorithm",
+    "pbkdf2_stretch",
+    _hashing_algorithm,
+    "Hash stored for service account token secrets.",
+)
+
+
+def _audit_events(value: Any) -> tuple[str, ...]:
+    from bastion.audit.filters import ALL_ACTIONS
+
+    names = _str_list(value)
+    for name in names:
+        if name != "_all" and name not in ALL_ACTIONS:
+            raise ValueError(f"invalid event type specified [{name}]")
+    return names
+
+
+def _wildcards(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    return tuple(str(item).strip() for item in items)
+
+
+# Audit: see src/bastion/audit/ and docs/audit.md.
+_AUDIT = "xpack.security.audit."
+AUDIT_ENABLED = Setting(_AUDIT + "enabled", False, _bool, "Audit trail on/off.")
+AUDIT_EVENTS_INCLUDE: Setting[tuple[str, ...] | None] = Setting(
+    _AUDIT + "logfile.events.include",
+    None,
+    _audit_events,
+    "Audited `event.action`s (`_all` for every one).",
+    dynamic=True,
+)
+AUDIT_EVENTS_EXCLUDE: Setting[tuple[str, ...]] = Setting(
+    _AUDIT + "logfile.events.exclude", (), _audit_events, "Actions left out.", dynamic=True
+)
+AUDIT_EMIT_REQUEST_BODY = Setting(
+    _AUDIT + "logfile.events.emit_request_body", False, _bool, "Redacted body.", dynamic=True
+)
+AUDIT_EMIT_NODE_NAME = Setting(
+    _AUDIT + "logfile.emit_node_name", False, _bool, "`node.name` in events.", dynamic=True
+)
+AUDIT_EMIT_NODE_HOST_ADDRESS = Setting(
+    _AUDIT + "logfile.emit_node_host_address", False, _bool, "`host.ip` in events.", dynamic=True
+)
+AUDIT_EMIT_NODE_HOST_NAME = Setting(
+    _AUDIT + "logfile.emit_node_host_name", False, _bool, "`host.name` in events.", dynamic=True
+)
+AUDIT_EMIT_NODE_ID = Setting(
+    _AUDIT + "logfile.emit_node_id", True, _bool, "`node.id` in events.", dynamic=True
+)
+_NO_PATTERNS: tuple[str, ...] = ()
+AUDIT_IGNORE_FILTERS = tuple(
+    Setting(
+        f"{_AUDIT}logfile.events.ignore_filters.*.{field_name}",
+        _NO_PATTERNS,
+        _wildcards,
+        f"Ignore policy: {field_name} (wildcards).",
+        dynamic=True,
+    )
+    for field_name in ("users", "realms", "actions", "roles", "indices")
+)
+AUDIT_LOGFILE_MAX_SIZE = Setting(
+    "bastion.audit.logfile.max_size", 1024**3, _byte_size, "Size that rotates the audit log."
+)
+AUDIT_CHECKPOINT_INTERVAL = Setting(
+    "bastion.audit.logfile.checkpoint_interval",
+    1000,
+    _int_in(1, 10_000_000),
+    "Events between two signed checkpoints.",
+)
+AUDIT_QUEUE_SIZE = Setting(
+    "bastion.audit.queue_size", 10_000, _int_in(1, 10_000_000), "Events waiting to be written."
+)
+AUDIT_INDEX_ENABLED = Setting(
+    "bastion.audit.index.enabled", False, _bool, "Ship audit events to the engine too."
+)
+AUDIT_INDEX_FLUSH_INTERVAL = Setting(
+    "bastion.audit.index.flush_interval", 1.0, _time_at_least(0.01), "Pause between shipments."
+)
+AUDIT_INDEX_BATCH_SIZE = Setting(
+    "bastion.audit.index.batch_size", 1000, _int_in(1, 100_000), "Events per bulk request."
+)
+
 SETTINGS: tuple[Setting[Any], ...] = (
     CLUSTER_NAME,
     NODE_NAME,
@@ -275,6 +540,11 @@ SETTINGS: tuple[Setting[Any], ...] = (
     BACKEND_HOSTS,
     BACKEND_REQUEST_TIMEOUT,
     BACKEND_MAX_CONNECTIONS,
+    BACKEND_SSL_CERTIFICATE_AUTHORITIES,
+    BACKEND_SSL_VERIFICATION_MODE,
+    BACKEND_SSL_CERTIFICATE,
+    BACKEND_SSL_KEY,
+    BACKEND_SSL_KEY_PASSPHRASE,
     ENGINE_VERSION,
     ENGINE_NODES,
     ENGINE_HEAP_MIN,
@@ -297,6 +567,48 @@ SETTINGS: tuple[Setting[Any], ...] = (
     BRUTE_FORCE_LOCK_AFTER,
     BRUTE_FORCE_LOCK_DURATION,
     BRUTE_FORCE_WINDOW,
+    HTTP_SSL_ENABLED,
+    HTTP_SSL_CERTIFICATE,
+    HTTP_SSL_KEY,
+    HTTP_SSL_KEY_PASSPHRASE,
+    HTTP_SSL_CERTIFICATE_AUTHORITIES,
+    HTTP_SSL_KEYSTORE_PATH,
+    HTTP_SSL_KEYSTORE_PASSWORD,
+    HTTP_SSL_CLIENT_AUTHENTICATION,
+    HTTP_SSL_SUPPORTED_PROTOCOLS,
+    HTTP_SSL_CIPHER_SUITES,
+    HTTP_SSL_VERIFICATION_MODE,
+    HTTP_ALLOW_INSECURE_NON_LOOPBACK,
+    RESOURCE_RELOAD_INTERVAL_HIGH,
+    HTTP_FILTER_ENABLED,
+    HTTP_FILTER_ALLOW,
+    HTTP_FILTER_DENY,
+    FILTER_ALWAYS_ALLOW_BOUND_ADDRESS,
+    API_KEY_HASHING_ALGORITHM,
+    API_KEY_CACHE_TTL,
+    API_KEY_CACHE_MAX_KEYS,
+    API_KEY_CACHE_HASH_ALGO,
+    API_KEY_DELETE_RETENTION_PERIOD,
+    API_KEY_DELETE_INTERVAL,
+    TOKEN_ENABLED,
+    TOKEN_TIMEOUT,
+    TOKEN_DELETE_INTERVAL,
+    SERVICE_TOKEN_HASHING_ALGORITHM,
+    AUDIT_ENABLED,
+    AUDIT_EVENTS_INCLUDE,
+    AUDIT_EVENTS_EXCLUDE,
+    AUDIT_EMIT_REQUEST_BODY,
+    AUDIT_EMIT_NODE_NAME,
+    AUDIT_EMIT_NODE_HOST_ADDRESS,
+    AUDIT_EMIT_NODE_HOST_NAME,
+    AUDIT_EMIT_NODE_ID,
+    *AUDIT_IGNORE_FILTERS,
+    AUDIT_LOGFILE_MAX_SIZE,
+    AUDIT_CHECKPOINT_INTERVAL,
+    AUDIT_QUEUE_SIZE,
+    AUDIT_INDEX_ENABLED,
+    AUDIT_INDEX_FLUSH_INTERVAL,
+    AUDIT_INDEX_BATCH_SIZE,
 )
 _BY_KEY = {setting.key: setting for setting in SETTINGS if "*" not in setting.key}
 _PATTERNS = [
@@ -310,6 +622,11 @@ def _find(key: str) -> Setting[Any] | None:
     if setting := _BY_KEY.get(key):
         return setting
     return next((setting for pattern, setting in _PATTERNS if pattern.match(key)), None)
+
+
+def find_setting(key: str) -> Setting[Any] | None:
+    """The registered setting that `key` names (directly or through a `*` pattern)."""
+    return _find(key)
 
 
 @dataclass(frozen=True, slots=True)

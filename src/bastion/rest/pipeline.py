@@ -4,7 +4,7 @@ In order: the body is read within limits → the request is authenticated
 (`request["authentication"]`) → its route is matched (`request["route"]`, None for a request
 Bastion does not know) → it is authorized (`request["authorized"]`: what may be sent, narrowed)
 → the matched handler runs: a local `_security` API, `GET /`, or forwarding to the engine.
-Audit (issue #7) joins here.
+Each decision is audited (`bastion.audit.decisions`) under the request's `request.id`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from bastion.authc.service import BASIC_CHALLENGE, RUN_AS_HEADER, AuthenticationError
+from bastion.audit import AUDIT_KEY, RequestAudit
+from bastion.audit import decisions as audited
+from bastion.authc.service import (
+    BASIC_CHALLENGE,
+    BEARER_CHALLENGE,
+    RUN_AS_HEADER,
+    AuthenticationError,
+)
 from bastion.authz.interceptors.bulk import merge_bulk_response
 from bastion.authz.interceptors.multi import merge_mget_response, merge_msearch_response
 from bastion.authz.messages import denied_cluster
@@ -89,8 +96,11 @@ class RestPipeline:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        audit: RequestAudit | None = None
         try:
             body = await self._read_body(request)
+            audit = self._security.audit.begin(audited.rest_request(request, body))
+            request[AUDIT_KEY] = audit
             authentication = await self._security.authc.authenticate(
                 request.headers.get("Authorization"),
                 request.headers.get(RUN_AS_HEADER),
@@ -98,20 +108,34 @@ class RestPipeline:
                 request.remote,
             )
             request["authentication"] = authentication
+            audited.authenticated(audit, authentication)
             match = match_raw(request.method, request.raw_path)
             request["route"] = match
-            request["authorized"] = await self._security.authz.authorize(
-                authentication,
-                match=match,
-                method=request.method,
-                raw_path=request.raw_path,
-                query=request.query,
-                body=body,
-            )
+            try:
+                authorized = await self._security.authz.authorize(
+                    authentication,
+                    match=match,
+                    method=request.method,
+                    raw_path=request.raw_path,
+                    query=request.query,
+                    body=body,
+                )
+            except ElasticsearchError as error:
+                audited.refused(audit, authentication, match, error)
+                raise
+            audited.authorized(audit, authentication, match, body, authorized)
+            request["authorized"] = authorized
             return await handler(request)
         except ElasticsearchError as error:
             return error.response()
         except AuthenticationError as error:
+            if audit is not None:
+                audited.authentication_refused(
+                    audit,
+                    error,
+                    request.headers.get("Authorization"),
+                    request.headers.get(RUN_AS_HEADER),
+                )
             return self._authentication_failed(error)
         except web.HTTPMethodNotAllowed as error:
             allowed = ", ".join(sorted(error.allowed_methods))
@@ -129,18 +153,21 @@ class RestPipeline:
                 "the search engine behind Bastion is not reachable; retry shortly",
             )
 
-    @staticmethod
-    def _authentication_failed(error: AuthenticationError) -> web.Response:
+    def _authentication_failed(self, error: AuthenticationError) -> web.Response:
         if error.status != 401:
             return error_response(error.status, "security_exception", error.reason)
-        challenge = {"WWW-Authenticate": [BASIC_CHALLENGE]}
-        return error_response(
-            401,
-            "security_exception",
-            error.reason,
-            headers={"WWW-Authenticate": BASIC_CHALLENGE},
-            header=challenge,
+        # One challenge per scheme the gateway accepts, in Elasticsearch's order.
+        challenges = [BASIC_CHALLENGE] + [
+            challenge
+            for scheme, challenge in (("Bearer", BEARER_CHALLENGE), ("ApiKey", "ApiKey"))
+            if self._security.authc.has_scheme(scheme)
+        ]
+        response = error_response(
+            401, "security_exception", error.reason, header={"WWW-Authenticate": challenges}
         )
+        for challenge in challenges:
+            response.headers.add("WWW-Authenticate", challenge)
+        return response
 
     async def forward(self, request: web.Request) -> web.StreamResponse:
         authorized: Authorized = request["authorized"]
@@ -171,10 +198,15 @@ class RestPipeline:
         path_qs = authorized.path_qs or request.raw_path
         if request["route"].action in (SCROLL, CLEAR_SCROLL):
             path, _, raw_query = path_qs.partition("?")
-            path_qs, body, clear_all = seal.open_request(
-                path=path, query=request.query, raw_query=raw_query, body=body, owner=owner
-            )
-            role = await self._security.roles.role(authentication.user.roles)
+            try:
+                path_qs, body, clear_all = seal.open_request(
+                    path=path, query=request.query, raw_query=raw_query, body=body, owner=owner
+                )
+            except ElasticsearchError as error:
+                if error.status == 404:  # a scroll id whose seal does not open
+                    audited.tampered(request.get(AUDIT_KEY), authentication, request["route"])
+                raise
+            role = await self._security.roles.role_for(authentication)
             if clear_all and not role.allows_cluster(CLEAR_ALL_SCROLLS):
                 raise ElasticsearchError(
                     403, "security_exception", denied_cluster(authentication, CLEAR_ALL_SCROLLS)

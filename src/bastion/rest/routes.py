@@ -278,6 +278,7 @@ def _body(methods: str, path: str, action: str, parser: BodyParser) -> Route:
 
 
 _SEC = "cluster:admin/xpack/security/"
+_RELOAD_SECURE_SETTINGS = "cluster:admin/nodes/reload_secure_settings"
 
 
 def _security(methods: str, path: str, action: str) -> Route:
@@ -498,13 +499,10 @@ ROUTES: tuple[Route, ...] = (
     _cluster("GET", "/_nodes/{node_id}/stats/{metric}/{index_metric}", _NODES_STATS),
     _cluster("GET", "/_nodes/hot_threads", "cluster:monitor/nodes/hot_threads"),
     _cluster("GET", "/_nodes/{node_id}/hot_threads", "cluster:monitor/nodes/hot_threads"),
-    _cluster(
-        "POST", "/_nodes/reload_secure_settings", "cluster:admin/nodes/reload_secure_settings"
-    ),
-    _cluster(
-        "POST",
-        "/_nodes/{node_id}/reload_secure_settings",
-        "cluster:admin/nodes/reload_secure_settings",
+    # Answered by Bastion: it re-reads its own keystore (bastion.rest.secure_settings).
+    Route(("POST",), "/_nodes/reload_secure_settings", _RELOAD_SECURE_SETTINGS, local=True),
+    Route(
+        ("POST",), "/_nodes/{node_id}/reload_secure_settings", _RELOAD_SECURE_SETTINGS, local=True
     ),
     _cluster("GET", "/_nodes/usage", "cluster:monitor/nodes/usage"),
     _cluster("GET", "/_nodes/usage/{metric}", "cluster:monitor/nodes/usage"),

@@ -1,4 +1,5 @@
-"""`.bastion-security`: users, reserved-user passwords, roles (later role mappings, API keys).
+"""`.bastion-security`: users, reserved-user passwords, roles, role mappings, API keys, and
+Bastion's dynamic cluster settings (`bastion.dynamic_settings`).
 
 Like Elasticsearch's `.security` index: a hidden index with explicit, strict mappings and a schema
 version, created on first use. Writes use optimistic concurrency (`if_seq_no`/`if_primary_term`)
@@ -20,6 +21,8 @@ SECURITY_INDEX = ".bastion-security"
 SCHEMA_VERSION = 1
 CHANGE_COUNTER_ID = "change-counter"
 
+# Stored as epoch milliseconds like Elasticsearch; queries may also name ISO dates.
+_DATES = "epoch_millis||strict_date_optional_time"
 _SETTINGS = {"index": {"hidden": True, "number_of_shards": 1, "auto_expand_replicas": "0-1"}}
 _MAPPINGS = {
     "_meta": {"schema_version": SCHEMA_VERSION},
@@ -39,7 +42,31 @@ _MAPPINGS = {
         "description": {"type": "text"},
         "role": {"type": "object", "enabled": False},
         "role_mapping": {"type": "object", "enabled": False},
+        # Bastion's dynamic cluster settings (`doc_type: cluster_settings`), flat keys.
+        "persistent": {"type": "object", "enabled": False},
+        "transient": {"type": "object", "enabled": False},
         "application_privilege": {"type": "object", "enabled": False},
+        # API keys (`doc_type: api_key`), in the fields of Elasticsearch's `.security` documents.
+        "type": {"type": "keyword"},
+        "creation_time": {"type": "date", "format": _DATES},
+        "expiration_time": {"type": "date", "format": _DATES},
+        "invalidation_time": {"type": "date", "format": _DATES},
+        "api_key_invalidated": {"type": "boolean"},
+        "api_key_hash": {"type": "keyword", "index": False, "doc_values": False},
+        "role_descriptors": {"type": "object", "enabled": False},
+        "limited_by_role_descriptors": {"type": "object", "enabled": False},
+        "metadata_flattened": {"type": "flat_object"},
+        "creator": {
+            "type": "object",
+            "properties": {
+                "principal": {"type": "keyword"},
+                "full_name": {"type": "keyword", "index": False},
+                "email": {"type": "keyword", "index": False},
+                "metadata": {"type": "object", "enabled": False},
+                "realm": {"type": "keyword"},
+                "realm_type": {"type": "keyword"},
+            },
+        },
     },
 }
 
@@ -151,6 +178,13 @@ class SecurityIndex:
             for h in hits["hits"]
         ]
         return hits["total"]["value"], docs
+
+    async def search_raw(self, query: dict[str, Any]) -> tuple[int, Any]:
+        """The engine's status and answer for a search of the index, for APIs that hand the
+        engine's verdict on a client's query (a 400) and its aggregations back to the client."""
+        return await self._engine.json(
+            "POST", f"/{SECURITY_INDEX}/_search?seq_no_primary_term=true", query
+        )
 
     async def bump_change_counter(self) -> None:
         status, body = await self._engine.json(

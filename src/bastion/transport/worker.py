@@ -17,7 +17,11 @@ from bastion.transport.server import run_worker
 def main() -> None:
     spec = orjson.loads(sys.stdin.readline())
     run_worker(
-        Settings(spec["settings"]), spec["engine_urls"], spec["port"], Path(spec["config_dir"])
+        Settings(spec["settings"]),
+        spec["engine_urls"],
+        spec["port"],
+        Path(spec["config_dir"]),
+        spec.get("keystore_password", ""),
     )
 
 

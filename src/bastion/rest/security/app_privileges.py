@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bastion.audit import config_change
 from bastion.rest.errors import parse_error, validation_error
 from bastion.rest.security.users import json_response, read_json
 from bastion.security import Security
@@ -142,6 +143,8 @@ class ApplicationPrivilegeApi:
                 }
                 await self._security.index.put(doc_id, source)
                 answer.setdefault(application, {})[name] = {"created": existing is None}
+                change = {"put": {"privileges": source["application_privilege"]}}
+                config_change(request, "put_privileges", change)
         self._security.changed_locally()
         return json_response(answer)
 
@@ -167,4 +170,7 @@ class ApplicationPrivilegeApi:
             answer[application][name] = {"found": found}
             any_found = any_found or found
         self._security.changed_locally()
+        names = request.match_info["names"].split(",")
+        change = {"delete": {"privileges": {"application": application, "privileges": names}}}
+        config_change(request, "delete_privileges", change)
         return json_response(answer, 200 if any_found else 404)

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bastion.audit import config_change
 from bastion.authz.role_mapping import RoleMapping, RoleMappingError, parse_role_mapping
 from bastion.rest.errors import ElasticsearchError
 from bastion.rest.security.users import json_response, read_json
@@ -78,9 +79,13 @@ class RoleMappingApi:
         source = {"doc_type": "role_mapping", "name": name, "role_mapping": body}
         await self._security.index.put(doc_id, source)
         self._security.changed_locally()
+        change = {"put": {"role_mapping": {"name": name, **body}}}
+        config_change(request, "put_role_mapping", change)
         return json_response({"role_mapping": {"created": existing is None}})
 
     async def delete_mapping(self, request: web.Request) -> web.Response:
-        found = await self._security.index.delete(mapping_doc_id(request.match_info["name"]))
+        name = request.match_info["name"]
+        found = await self._security.index.delete(mapping_doc_id(name))
         self._security.changed_locally()
+        config_change(request, "delete_role_mapping", {"delete": {"role_mapping": {"name": name}}})
         return json_response({"found": found}, 200 if found else 404)

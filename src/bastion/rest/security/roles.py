@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bastion.audit import config_change
 from bastion.authz.permission import Role, compile_names, is_restricted
 from bastion.authz.privileges import builtin_privileges, implies, privilege_error
 from bastion.authz.reserved_roles import RESERVED_ROLES, is_reserved_role
@@ -109,6 +110,8 @@ class RoleApi:
         existing = await self._security.index.get(role_doc_id(name))
         await self._security.index.put(role_doc_id(name), role_source(descriptor, body))
         self._security.changed_locally()
+        change = {"put": {"role": {"name": name, "role_descriptor": body}}}
+        config_change(request, "put_role", change)
         return json_response({"role": {"created": existing is None}})
 
     def _parse(self, name: str, body: Any) -> RoleDescriptor:
@@ -147,6 +150,8 @@ class RoleApi:
                 continue
             await self._security.index.put(role_doc_id(name), source)
             outcome["created" if existing is None else "updated"].append(name)
+            change = {"put": {"role": {"name": name, "role_descriptor": role_body}}}
+            config_change(request, "put_role", change)
         self._security.changed_locally()
         answer: dict[str, Any] = {key: names for key, names in outcome.items() if names}
         if errors:
@@ -167,6 +172,7 @@ class RoleApi:
                 }
             elif await self._security.index.delete(role_doc_id(name)):
                 deleted.append(name)
+                config_change(request, "delete_role", {"delete": {"role": {"name": name}}})
             else:
                 not_found.append(name)
         self._security.changed_locally()
@@ -185,6 +191,7 @@ class RoleApi:
             raise illegal_argument(f"role [{name}] is reserved and cannot be deleted")
         found = await self._security.index.delete(role_doc_id(name))
         self._security.changed_locally()
+        config_change(request, "delete_role", {"delete": {"role": {"name": name}}})
         return json_response({"found": found}, 200 if found else 404)
 
     async def clear_cache(self, request: web.Request) -> web.Response:
@@ -206,7 +213,7 @@ class RoleApi:
     # --- privilege checks --------------------------------------------------------------------
 
     async def _role(self, request: web.Request) -> Role:
-        return await self._security.roles.role(authentication(request).user.roles)
+        return await self._security.roles.role_for(authentication(request))
 
     async def has_privileges(self, request: web.Request) -> web.Response:
         username = request.match_info.get("username")
@@ -221,8 +228,10 @@ class RoleApi:
                     f"failed to parse has privileges request. unexpected field [{key}]"
                 )
         role = await self._role(request)
+        layers = role.layers  # an API key's check must pass its own role and its owner's
         cluster = {
-            p: implies("cluster", role.cluster_privileges, [p]) for p in body.get("cluster") or []
+            p: all(implies("cluster", layer.cluster_privileges, [p]) for layer in layers)
+            for p in body.get("cluster") or []
         }
         index: dict[str, dict[str, bool]] = {}
         for entry in body.get("index") or []:
@@ -234,18 +243,19 @@ class RoleApi:
             names = entry["names"] if isinstance(entry["names"], list) else [entry["names"]]
             restricted_ok = bool(entry.get("allow_restricted_indices", False))
             for name in names:
-                held = _privileges_on(role, str(name), restricted_ok)
+                held = [_privileges_on(layer, str(name), restricted_ok) for layer in layers]
                 checks = index.setdefault(str(name), {})
                 for privilege in entry["privileges"]:
-                    checks[privilege] = implies("index", held, [privilege])
+                    checks[privilege] = all(implies("index", h, [privilege]) for h in held)
         application: dict[str, dict[str, dict[str, bool]]] = {}
         for entry in body.get("application") or []:
             app = entry.get("application", "")
             definitions = (await load_definitions(self._security.index, app)).get(app, {})
             for resource in entry.get("resources", []):
                 for privilege in entry.get("privileges", []):
-                    application.setdefault(app, {}).setdefault(resource, {})[privilege] = (
-                        _application_allows(role, app, privilege, resource, definitions)
+                    application.setdefault(app, {}).setdefault(resource, {})[privilege] = all(
+                        _application_allows(layer, app, privilege, resource, definitions)
+                        for layer in layers
                     )
         every = [
             *cluster.values(),

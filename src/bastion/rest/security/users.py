@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from bastion.audit import config_change
 from bastion.authc.native_users import (
     RESERVED_USERS,
     reserved_user,
@@ -219,6 +220,10 @@ class UserApi:
                 await _after_conflict()
                 continue
             self._security.changed_locally()
+            user_change = {"name": username, "enabled": user.enabled, "roles": list(user.roles)}
+            user_change |= {"full_name": user.full_name, "email": user.email}
+            user_change |= {"has_password": new_hash is not None, "metadata": dict(metadata)}
+            config_change(request, "put_user", {"put": {"user": user_change}})
             return json_response({"created": existing is None})
         raise ElasticsearchError(
             409, "version_conflict_engine_exception", "user was changed concurrently, retry"
@@ -230,6 +235,7 @@ class UserApi:
             raise illegal_argument(f"user [{username}] is reserved and cannot be deleted")
         found = await self._users.index.delete(f"user-{username}")
         self._security.changed_locally()
+        config_change(request, "delete_user", {"delete": {"user": {"name": username}}})
         return json_response({"found": found}, 200 if found else 404)
 
     async def change_own_password(self, request: web.Request) -> web.Response:
@@ -269,6 +275,8 @@ class UserApi:
                 await _after_conflict()
                 continue
             self._security.changed_locally()
+            change = {"change": {"password": {"user": {"name": username}}}}
+            config_change(request, "change_password", change)
             return json_response({})
         raise ElasticsearchError(
             409, "version_conflict_engine_exception", "user was changed concurrently, retry"
@@ -317,6 +325,9 @@ class UserApi:
                 await _after_conflict()
                 continue
             self._security.changed_locally()
+            kind = "enable" if enabled else "disable"
+            change = {"change": {kind: {"user": {"name": username}}}}
+            config_change(request, f"change_{kind}_user", change)
             return json_response({})
         raise ElasticsearchError(
             409, "version_conflict_engine_exception", "user was changed concurrently, retry"
