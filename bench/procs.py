@@ -172,6 +172,9 @@ def start_gateway(
         str(port),
         "--workers",
         str(workers),
+        # The goals are for plain forwarding, and the engine is measured over plain HTTP too.
+        "-E",
+        "xpack.security.http.ssl.enabled=false",
         *(arg for setting in settings for arg in ("-E", setting)),
     )
     service = spawn("gateway", command, home.parent / "gateway.log", cpus)

@@ -24,6 +24,8 @@ from bastion.authc.password_hashing import resolve_hasher
 from bastion.backend.client import EngineClient, EngineTLSError, EngineUnavailable
 from bastion.backend.tls import BackendSSLError, engine_ssl_context
 from bastion.children import die_with_parent
+from bastion.cli.enrollment_token import first_start_kibana_token
+from bastion.cli.local_admin import ToolError
 from bastion.config import settings as s
 from bastion.config.settings import Settings, load_settings
 from bastion.engine.cluster import ManagedEngine
@@ -174,7 +176,32 @@ async def _bootstrap_security(
         await client.close()
 
 
-def _first_start_banner(password: str | None, tls: AutoConfiguration | None) -> str:
+async def _kibana_enrollment_token(
+    host: str, port: int, password: str, tls: AutoConfiguration
+) -> str | None:
+    """Elasticsearch's first start shows a Kibana enrollment token; made here by calling the
+    gateway that now serves, as `elastic`. A failure only changes what the banner says."""
+    try:
+        return await asyncio.to_thread(
+            first_start_kibana_token, host, port, tls.ca_certificate, password
+        )
+    except ToolError as error:
+        log.warning("could not create the Kibana enrollment token: %s", error)
+        return None
+
+
+async def _first_start_banner(
+    password: str | None, tls: AutoConfiguration | None, host: str, port: int
+) -> str:
+    kibana_token = None
+    if password and tls:
+        kibana_token = await _kibana_enrollment_token(host, port, password, tls)
+    return _banner_text(password, tls, kibana_token)
+
+
+def _banner_text(
+    password: str | None, tls: AutoConfiguration | None, kibana_token: str | None = None
+) -> str:
     lines = ["Bastion security is on. This is shown once: keep it safe."]
     if password:
         lines += [
@@ -190,10 +217,29 @@ def _first_start_banner(password: str | None, tls: AutoConfiguration | None) -> 
             "SHA-256 fingerprint of that CA certificate:",
             f"  {tls.ca_fingerprint}",
         ]
-    width = max(len(line) for line in lines) + 2
+    if password and tls:
+        lines += ["", *_kibana_lines(kibana_token)]
+    # The token stays on one line (to copy it whole); it may overflow the frame.
+    width = max(len(line) for line in lines if kibana_token is None or kibana_token not in line)
+    width += 2
     rule = "━" * width
     body = "\n".join(f"┃ {line:<{width - 2}} ┃" for line in lines)
     return f"┏{rule}┓\n{body}\n┗{rule}┛"
+
+
+def _kibana_lines(kibana_token: str | None) -> list[str]:
+    later = "bastion create-enrollment-token -s kibana"
+    if kibana_token is None:
+        return [
+            "The Kibana enrollment token could not be created (see the log above);",
+            f"create one later with: {later}",
+        ]
+    return [
+        "Kibana enrollment token (valid for 30 minutes; a new one: " + later + "):",
+        f"  {kibana_token}",
+        "To add a gateway: bastion create-enrollment-token -s node, then on the new one",
+        "  bastion enroll --token <token> --home <new home>",
+    ]
 
 
 def _check_exposure(settings: Settings) -> None:
@@ -284,7 +330,7 @@ async def run(
             await worker.start()
         reservation.close()
         if password or tls:
-            announce(_first_start_banner(password, tls))
+            announce(await _first_start_banner(password, tls, host, port))
         scheme = "https" if settings.get(s.HTTP_SSL_ENABLED) else "http"
         announce(f"Bastion is serving {scheme}://{host}:{port} ({len(workers)} worker(s))")
         await _supervise(workers, stop)

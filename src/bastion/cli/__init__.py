@@ -11,6 +11,8 @@ from bastion.cli import (
     audit,
     certutil,
     engine,
+    enroll,
+    enrollment_token,
     keystore,
     reset_password,
     service_tokens,
@@ -30,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     engine.register(commands)
     users.register(commands)
     reset_password.register(commands)
+    enrollment_token.register(commands)
+    enroll.register(commands)
     service_tokens.register(commands)
     certutil.register(commands)
     keystore.register(commands)

@@ -24,6 +24,7 @@ from bastion.rest.pipeline import RestPipeline
 from bastion.rest.secure_settings import ReloadSecureSettingsApi
 from bastion.rest.security.api_keys import ApiKeyApi
 from bastion.rest.security.app_privileges import ApplicationPrivilegeApi
+from bastion.rest.security.enrollment import EnrollmentApi
 from bastion.rest.security.realms import RealmApi
 from bastion.rest.security.role_mappings import RoleMappingApi
 from bastion.rest.security.roles import RoleApi
@@ -83,6 +84,7 @@ def build_app(
     app.router.add_routes(RealmApi(security, **node).routes())
     app.router.add_routes(TokenApi(security).routes())
     app.router.add_routes(ServiceAccountApi(security, **node).routes())
+    app.router.add_routes(EnrollmentApi(security, config_dir, engine_urls).routes())
     app.router.add_routes(ReloadSecureSettingsApi(security, **node).routes())
     app.router.add_routes(ClusterSettingsApi(security, engine).routes())
     app.router.add_route("*", "/{tail:.*}", pipeline.forward)  # everything else: the engine
