@@ -78,6 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--no-save", action="store_true", help="do not write bench/results/bench-*.json")
     add("--check", action="store_true", help="exit with status 2 when a goal is missed")
     add("--keep", action="store_true", help="keep the temporary homes and logs")
+    add("--credentials", choices=("basic", "apikey", "bearer"), default="basic",
+        help="how the workloads authenticate as elastic: Basic (default), an API key or a "
+        "bearer token, each made through the gateway before measuring")  # fmt: skip
     add("--label", default="", help="free text stored with the results (e.g. what was changed)")
     args = parser.parse_args(argv)
     unknown = set(args.workloads.split(",")) - set(WORKLOAD_ORDER)
@@ -199,7 +202,15 @@ class Bench:
         )
         # The same header goes to both targets (the engine ignores it), so both parse it.
         self.auth = workloads.basic_auth(self.gateway.elastic_password)
-        say(f"gateway at {self.gateway.url}" + (" (as elastic)" if self.auth else ""))
+        if self.auth and self.args.credentials != "basic":
+            self.auth = workloads.other_credentials(
+                self.gateway.url, self.auth, self.args.credentials
+            )
+        how = {"basic": "Basic", "apikey": "an API key", "bearer": "a bearer token"}
+        say(
+            f"gateway at {self.gateway.url}"
+            + (f" (as elastic, with {how[self.args.credentials]})" if self.auth else "")
+        )
         if "authz" in self.args.workloads.split(","):
             say("creating 500 indices, 50 roles and their user for the authz workload")
             seconds = workloads.load_authz(self.engine.url, self.gateway.url, self.auth)
@@ -342,6 +353,7 @@ class Bench:
             "gateway_workers": self.args.workers,
             "gateway_settings": self.args.gateway_setting,
             "authenticated": bool(self.auth),
+            "credentials": self.args.credentials,
             "docs": self.args.docs,
             "duration": self.args.duration,
             "rounds": self.args.rounds,

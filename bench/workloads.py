@@ -90,6 +90,21 @@ def basic_auth(password: str | None, username: str = "elastic") -> dict[str, str
     return {"Authorization": f"Basic {token}"}
 
 
+def other_credentials(gateway: str, elastic: dict[str, str], kind: str) -> dict[str, str]:
+    """An API key or a bearer token for `elastic`, made through the gateway."""
+    if kind == "apikey":
+        body = json.dumps({"name": "bench"}).encode()
+        made = expect_ok(
+            call(f"{gateway}/_security/api_key", "POST", body, headers=elastic), "an API key"
+        )
+        return {"Authorization": f"ApiKey {made['encoded']}"}
+    body = json.dumps({"grant_type": "client_credentials"}).encode()
+    made = expect_ok(
+        call(f"{gateway}/_security/oauth2/token", "POST", body, headers=elastic), "a token"
+    )
+    return {"Authorization": f"Bearer {made['access_token']}"}
+
+
 def call(
     url: str,
     method: str,
