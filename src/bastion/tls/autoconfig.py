@@ -139,18 +139,24 @@ def auto_configure(settings: Settings, config_dir: Path, host: str) -> AutoConfi
         "xpack.security.http.ssl.certificate": f"{CERTS_FOLDER}/{HTTP_CERTIFICATE}",
         "xpack.security.http.ssl.key": f"{CERTS_FOLDER}/{HTTP_KEY}",
     }
-    _append_block(config_dir / "bastion.yml", values)
+    append_block(
+        config_dir / "bastion.yml",
+        values,
+        "Written by the first `bastion start` on {when}: TLS for the HTTP port, with the\n"
+        "certificates in certs/. Edit or replace freely; Bastion writes this block only once.",
+    )
     return AutoConfiguration(certs / CA_CERTIFICATE, ca.fingerprint(), values)
 
 
-def _append_block(path: Path, values: dict[str, str]) -> None:
+def append_block(path: Path, values: Mapping[str, str], comment: str) -> None:
+    """Append the marked settings block to `path` (atomically, keeping its mode); `comment`
+    (its `{when}` filled in) heads the block, one `#` line per line."""
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     lines = [
         BEGIN_MARKER,
-        f"# Written by the first `bastion start` on {when}: TLS for the HTTP port, with the",
-        "# certificates in certs/. Edit or replace freely; Bastion writes this block only once.",
+        *(f"# {line}" for line in comment.format(when=when).splitlines()),
         "",
         *(f"{key}: {value}" for key, value in values.items()),
         END_MARKER,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -23,16 +22,15 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from bastion.authc.file_users import write_atomically
 from bastion.config.settings import Settings
 from bastion.tls.autoconfig import (
     BEGIN_MARKER,
     CA_CERTIFICATE,
     CA_KEY,
     CERTS_FOLDER,
-    END_MARKER,
     HTTP_CERTIFICATE,
     HTTP_KEY,
+    append_block,
     subject_alternative_names,
     tls_configured,
 )
@@ -157,7 +155,12 @@ def write_enrolled_home(
         for name, data, mode in files:  # keys first and settings last, as auto-configuration
             write_new_file(certs / name, data, mode)
             written.append(certs / name)
-        _append_block(config_dir / "bastion.yml", values)
+        append_block(
+            config_dir / "bastion.yml",
+            values,
+            "Written by `bastion enroll` on {when}: TLS for the HTTP port with the enrolling\n"
+            "gateway's CA, and the engine that gateway forwards to. Edit or replace freely.",
+        )
     except OSError as error:
         # All or nothing: a later attempt must not find half a home and refuse it.
         for path in written:
@@ -168,19 +171,3 @@ def write_enrolled_home(
             ) from None
         raise
     return values
-
-
-def _append_block(path: Path, values: Mapping[str, str]) -> None:
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    lines = [
-        BEGIN_MARKER,
-        f"# Written by `bastion enroll` on {when}: TLS for the HTTP port with the enrolling",
-        "# gateway's CA, and the engine that gateway forwards to. Edit or replace freely.",
-        "",
-        *(f"{key}: {value}" for key, value in values.items()),
-        END_MARKER,
-    ]
-    separator = "" if not existing or existing.endswith("\n") else "\n"
-    write_atomically(path, existing + separator + "\n" + "\n".join(lines) + "\n", mode)

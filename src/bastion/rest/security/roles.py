@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bastion.audit import config_change
+from bastion.authz.patterns import covers
 from bastion.authz.permission import Role, compile_names, is_restricted
 from bastion.authz.privileges import builtin_privileges, implies, privilege_error
 from bastion.authz.reserved_roles import RESERVED_ROLES, is_reserved_role
@@ -287,15 +288,14 @@ class RoleApi:
 
 
 def _privileges_on(role: Role, name: str, restricted_ok: bool) -> list[str]:
-    """The index privileges the role holds on every index `name` (a name or pattern) covers.
-    A pattern is covered when the role's own pattern matches it as a string: `logs-*` covers
-    `logs-2024*`, `logs-a*` does not cover `logs-*`."""
+    """The index privileges the role holds on every index `name` (a name or pattern) covers:
+    `logs-*` covers `logs-2024*`; `logs-a*` does not cover `logs-*`, nor `a?` cover `a*`."""
     held: list[str] = []
     for descriptor in role.descriptors:
         for entry in descriptor.indices:
             if entry.allow_restricted_indices is False and (restricted_ok or is_restricted(name)):
                 continue
-            if compile_names(entry.names).fullmatch(name):
+            if any(covers(granted, name) for granted in entry.names):
                 held += entry.privileges
     return held
 
