@@ -174,6 +174,8 @@ class Security:
         self.dynamic = DynamicSettings(settings)
         self.cluster_settings = ClusterSettingsStore(self.index)
         self.audit = build_audit_trail(settings, config_dir, self.secure.current, engine)
+        if self.audit.output is not None:
+            engine.observer = self.audit.system_access
         self.authc.realm_failure_listener = realm_failure_listener()
         self.dynamic.subscribe(AUDIT_PREFIX, self.audit.follow)
         self._counter: int | None = None

@@ -133,6 +133,7 @@ def test_authentication_success_and_access_granted(audited: Gateway) -> None:
     common(granted, "access_granted", "transport")
     assert granted["user.roles"] == ["superuser"]
     assert granted["action"] == "cluster:monitor/health"
+    assert granted["request.name"] == "ClusterHealthRequest"
     assert granted["request.id"] == success["request.id"]
     assert "url.path" not in granted
     connection = next(e for e in events(audited) if e["event.action"] == "connection_granted")
@@ -271,18 +272,53 @@ def test_access_denied_and_bulk_items(audited: Gateway) -> None:
     assert call(audited, "POST", "/_bulk", "t-bulk", bulk, auth=writer, headers=headers) == 200
     found = of_request(audited, "t-bulk", 5, until="access_denied")
     decisions = [
-        (e["event.action"], e["action"], e.get("indices"))
+        (e["event.action"], e["action"], e["request.name"], e.get("indices"))
         for e in found
         if e["event.action"] in ("access_granted", "access_denied")
     ]
+    item = "BulkItemRequest"
     assert decisions == [
-        ("access_granted", "indices:data/write/bulk", None),
-        ("access_granted", "indices:data/write/index:op_type/index", ["audit-ok-1"]),
-        ("access_denied", "indices:data/write/index:op_type/index", ["audit-secret"]),
-        ("access_granted", "indices:data/write/delete", ["audit-ok-1"]),
+        ("access_granted", "indices:data/write/bulk", "BulkRequest", None),
+        ("access_granted", "indices:data/write/index:op_type/index", item, ["audit-ok-1"]),
+        ("access_denied", "indices:data/write/index:op_type/index", item, ["audit-secret"]),
+        ("access_granted", "indices:data/write/delete", item, ["audit-ok-1"]),
     ]
     assert len({e["request.id"] for e in found}) == 1
     assert SECRET not in log_path(audited).read_text()
+
+    # A wildcard is audited as the names it was narrowed to, as Elasticsearch lists them.
+    assert call(audited, "POST", "/audit-ok-1/_refresh", "t-refresh", auth=writer) == 200
+    assert call(audited, "GET", "/audit-*/_search", "t-wildcard", auth=writer) == 200
+    [granted] = [
+        e
+        for e in of_request(audited, "t-wildcard", 1, until="access_granted")
+        if e["event.action"] == "access_granted"
+    ]
+    assert granted["indices"] == ["audit-ok-1"]
+    assert granted["request.name"] == "SearchRequest"
+
+
+def test_system_access(audited: Gateway) -> None:
+    """Bastion's own engine requests (here: storing a user) are access_granted events of an
+    internal user, written because `_all` includes system_access_granted."""
+    _user(audited, "stored", ["viewer"], "t-stored")
+
+    def internal_write(found: list[Event]) -> bool:
+        return any(
+            e.get("user.name") == "_xpack_security"
+            and e["action"].startswith("indices:data/write/")
+            for e in found
+        )
+
+    event = next(e for e in wait_events(audited, internal_write) if internal_write([e]))
+    assert event["event.type"] == "transport"
+    assert event["event.action"] == "access_granted"
+    assert event["authentication.type"] == "INTERNAL"
+    assert event["user.realm"] == "__attach"
+    assert event["origin.type"] == "local_node"
+    assert event["indices"][0].startswith(".bastion-security")
+    assert event["request.name"] in ("IndexRequest", "UpdateRequest")
+    assert len(event["request.id"]) == 20
 
 
 def test_run_as(audited: Gateway) -> None:

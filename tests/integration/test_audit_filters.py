@@ -49,6 +49,8 @@ def test_defaults_policy_and_dynamic_updates(start_gateway: GatewayFactory) -> N
     # The policy covers elastic's monitoring; authentication_success is not a default event.
     assert actions_of(gateway, "f-ignored") == []
     assert actions_of(gateway, "f-default") == ["access_granted"]
+    # Internal users' access is not written unless system_access_granted is included.
+    assert not any(e.get("authentication.type") == "INTERNAL" for e in events(gateway))
     # security_config_change is never ignored, whatever the policies say.
     assert "put_role" in actions_of(gateway, "f-marker-1")
 

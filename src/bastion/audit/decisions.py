@@ -13,9 +13,11 @@ from typing import ParamSpec
 
 from aiohttp import web
 
+from bastion.audit.request_names import BULK_ITEM
 from bastion.audit.trail import RequestAudit, RestRequest
 from bastion.authc.service import AuthenticationError, parse_basic
 from bastion.authc.user import Authentication
+from bastion.authz.index_resolver import NO_INDICES
 from bastion.authz.interceptors.bulk import BulkFormatError, parse_bulk
 from bastion.authz.messages import denied_run_as
 from bastion.authz.service import UNKNOWN_ROUTE_ACTION, Authorized
@@ -101,7 +103,13 @@ def authorized(
     action = _action(match)
     if authentication.is_run_as:
         audit.run_as_granted(authentication, action)
-    audit.access_granted(authentication, action, match.index_names if match else ())
+    if decision.indices == NO_INDICES:
+        indices: tuple[str, ...] = ()
+    elif decision.indices is not None:  # as Elasticsearch: the names the request was narrowed to
+        indices = tuple(decision.indices.split(","))
+    else:
+        indices = match.index_names if match else ()
+    audit.access_granted(authentication, action, indices)
     if match is None or not (audit.wants("access_granted") or audit.wants("access_denied")):
         return
     route = match.route
@@ -115,9 +123,9 @@ def authorized(
         for item in items:
             indices = (item.index,) if item.index is not None else ()
             if item.position in denied:
-                audit.access_denied(authentication, item.action, indices)
+                audit.access_denied(authentication, item.action, indices, BULK_ITEM)
             else:
-                audit.access_granted(authentication, item.action, indices)
+                audit.access_granted(authentication, item.action, indices, BULK_ITEM)
     for position_denied, item_action in (
         (decision.mget.denied if decision.mget else {}, MGET_ITEM_ACTION),
         (decision.msearch.denied if decision.msearch else {}, MSEARCH_ITEM_ACTION),

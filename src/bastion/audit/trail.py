@@ -23,12 +23,17 @@ from typing import TYPE_CHECKING, Any
 from bastion.audit.filters import CONFIG_CHANGE, PREFIX, AuditFilter, EventInfo
 from bastion.audit.index_output import IndexShipper
 from bastion.audit.logfile import LogFileOutput, timestamp
+from bastion.audit.request_names import request_name
 from bastion.authc.user import Authentication, RealmRef
+from bastion.rest import routes
 
 if TYPE_CHECKING:
     from bastion.dynamic_settings import DynamicSettings
 
 log = logging.getLogger(__name__)
+
+INTERNAL_REALM = "__attach"  # Elasticsearch's realm name for its internal users
+_SECURITY_INDICES = (".bastion-security", ".bastion-tokens")
 
 # The audit of the request being handled, for code that has no handle on the request
 # (the realm chain's per-realm failures).
@@ -152,6 +157,39 @@ class AuditTrail:
         event["origin.address"] = address
         event["transport.profile"] = ".http"
         event["rule"] = rule
+        self.output.submit(event)
+
+    def system_access(self, method: str, path_qs: str) -> None:
+        """An engine request Bastion sends on its own behalf (security store, tokens, metadata).
+        As Elasticsearch's internal users, it is written as `access_granted` only when both
+        `access_granted` and `system_access_granted` are included."""
+        config = self.filter
+        if self.output is None or not (
+            config.wants("system_access_granted") and config.wants("access_granted")
+        ):
+            return
+        match = routes.match_raw(method, path_qs)
+        action = match.action if match is not None else method + " " + path_qs.partition("?")[0]
+        indices = match.index_names if match is not None else ()
+        user = (
+            "_xpack_security"
+            if any(i.startswith(_SECURITY_INDICES) for i in indices)
+            else "_system"
+        )
+        if config.ignored("access_granted", EventInfo(user, INTERNAL_REALM, action, (), indices)):
+            return
+        event = self._prefix("transport", "access_granted")
+        event["authentication.type"] = "INTERNAL"
+        event["user.name"] = user
+        event["user.realm"] = INTERNAL_REALM
+        event["origin.type"] = "local_node"
+        event["origin.address"] = self.node.host_ip
+        event["request.id"] = request_id()
+        event["action"] = action
+        if name := request_name(action):
+            event["request.name"] = name
+        if indices:
+            event["indices"] = list(indices)
         self.output.submit(event)
 
     def begin(self, request: RestRequest) -> RequestAudit:
@@ -302,26 +340,38 @@ class RequestAudit:
         indices: tuple[str, ...],
         *,
         run_as_event: bool = False,
+        name: str | None = None,
     ) -> None:
         if not self.wants(event):
             return
         fields = _user_fields(authentication, run_as_event=run_as_event)
         fields.update(self._rest(with_url=False))
         fields["action"] = action
+        if name := name or request_name(action):
+            fields["request.name"] = name
         if indices:
             fields["indices"] = list(indices)
         info = _info(authentication, action, indices, run_as_event=run_as_event)
         self._emit("transport", event, fields, info)
 
     def access_granted(
-        self, authentication: Authentication, action: str, indices: tuple[str, ...] = ()
+        self,
+        authentication: Authentication,
+        action: str,
+        indices: tuple[str, ...] = (),
+        name: str | None = None,
     ) -> None:
-        self._decision("access_granted", authentication, action, indices)
+        """`name` overrides the `request.name` the action implies (bulk items)."""
+        self._decision("access_granted", authentication, action, indices, name=name)
 
     def access_denied(
-        self, authentication: Authentication, action: str, indices: tuple[str, ...] = ()
+        self,
+        authentication: Authentication,
+        action: str,
+        indices: tuple[str, ...] = (),
+        name: str | None = None,
     ) -> None:
-        self._decision("access_denied", authentication, action, indices)
+        self._decision("access_denied", authentication, action, indices, name=name)
 
     def run_as_granted(self, authentication: Authentication, action: str) -> None:
         self._decision("run_as_granted", authentication, action, (), run_as_event=True)
@@ -347,6 +397,8 @@ class RequestAudit:
         )
         fields.update(self._rest())
         fields["action"] = action
+        if name := request_name(action):
+            fields["request.name"] = name
         info = _info(authentication, action) if authentication else EventInfo(action=action)
         self._emit("transport", "tampered_request", fields, info)
 

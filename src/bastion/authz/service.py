@@ -75,6 +75,7 @@ class Authorized:
     bulk: BulkDecision | None = None
     mget: MgetDecision | None = None
     msearch: MsearchDecision | None = None
+    indices: str | None = None  # the narrowed path expression, when it differs (for the audit)
 
 
 ALLOWED = Authorized()
@@ -230,7 +231,9 @@ class AuthorizationService:
                 raise forbidden(denied_indices(authentication, action, [name]))
         if expression == match.index_expression:
             return ALLOWED
-        return Authorized(path_qs=with_index_expression(raw_path, match, expression))
+        return Authorized(
+            path_qs=with_index_expression(raw_path, match, expression), indices=expression
+        )
 
     def _body_targets(
         self,

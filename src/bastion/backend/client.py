@@ -11,7 +11,7 @@ import asyncio
 import collections
 import os
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, cast
@@ -473,6 +473,8 @@ class EngineClient:
         self._max_connections = max_connections
         self._timeout = timeout if timeout > 0 else 1e9
         self._slots = asyncio.Semaphore(max_connections)
+        # Told of each of Bastion's own requests (`json`), for the audit's system access events.
+        self.observer: Callable[[str, str], None] | None = None
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -568,6 +570,8 @@ class EngineClient:
 
     async def json(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """A JSON request of Bastion's own (security store, cluster info): status and body."""
+        if self.observer is not None:
+            self.observer(method, path)
         payload = None if body is None else orjson.dumps(body)
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         response = await self.request(method, path, headers, payload)
