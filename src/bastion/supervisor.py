@@ -18,6 +18,7 @@ from pathlib import Path
 
 import orjson
 
+from bastion.audit import stats as audit_stats
 from bastion.authc.bootstrap import bootstrap_elastic_password
 from bastion.authc.native_users import NativeUsers
 from bastion.authc.password_hashing import resolve_hasher
@@ -325,7 +326,7 @@ async def run(
                 "keystore_password": keystore_password,  # stdin, never a command line
             }
         )
-        workers = [Worker(i, spec) for i in range(settings.get(s.WORKERS))]
+        workers = _new_workers(settings, spec, home)
         for worker in workers:
             await worker.start()
         reservation.close()
@@ -340,6 +341,11 @@ async def run(
         if engine is not None:
             await engine.stop()
         announce("Bastion stopped")
+
+
+def _new_workers(settings: Settings, spec: bytes, home: BastionHome) -> list[Worker]:
+    audit_stats.reset(home.logs_dir)  # the shared audit counters count from this start
+    return [Worker(i, spec) for i in range(settings.get(s.WORKERS))]
 
 
 async def _supervise(workers: list[Worker], stop: asyncio.Event) -> None:

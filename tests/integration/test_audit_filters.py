@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from collections.abc import Callable
 
 import orjson
@@ -130,3 +131,43 @@ def test_tampered_scroll_id(start_gateway: GatewayFactory) -> None:
     assert event["user.name"] == "elastic"
     assert event["action"] == "indices:data/read/scroll"
     assert event["url.path"] == "/_search/scroll"
+
+
+def stats(gateway: Gateway) -> dict[str, object]:
+    status, _, raw = http_request(gateway.url, "GET", "/_bastion/stats")
+    assert status == 200
+    audit: dict[str, object] = orjson.loads(raw)["audit"]
+    return audit
+
+
+def test_lost_events_are_counted(start_gateway: GatewayFactory) -> None:
+    """A write that fails (here: the lock file is a directory; a full disk fails the same way)
+    loses the batch, and `GET /_bastion/stats` counts it; writing resumes once it can."""
+    gateway = start_gateway("-E", AUDIT + "enabled=true")
+    wait_events(gateway, settled(gateway, "l-first"))
+    before = stats(gateway)
+    assert before["enabled"] is True
+    assert before["lost"] == 0
+    assert before["workers"] == 1
+    assert isinstance(before["written"], int)
+    assert before["written"] >= 1
+
+    lock = gateway.home / "logs" / ".bastion_audit.json.lock"
+    lock.unlink()
+    lock.mkdir()
+    try:
+        call(gateway, "GET", "/_security/_authenticate", "l-lost")
+        deadline = time.monotonic() + 10
+        while (after := stats(gateway))["lost"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert isinstance(after["lost"], int)
+        assert after["lost"] >= 1
+    finally:
+        lock.rmdir()
+    wait_events(gateway, settled(gateway, "l-again"))
+    assert actions_of(gateway, "l-lost") == []
+
+
+def test_stats_without_audit(start_gateway: GatewayFactory) -> None:
+    gateway = start_gateway()
+    assert stats(gateway) == {"enabled": False}

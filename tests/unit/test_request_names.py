@@ -11,7 +11,7 @@ from bastion.rest.routes import ROUTES, Route
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: f"{route.methods[0]} {route.path}")
 def test_every_route_action_has_a_request_name(route: Route) -> None:
     for action in (route.action, route.index_action, *route.also):
-        if action:
+        if action and "bastion" not in action:  # Bastion's own actions have no ES request
             assert request_name(action), action
 
 

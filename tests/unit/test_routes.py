@@ -686,7 +686,7 @@ def test_local_routes_are_the_security_apis_and_main() -> None:
     assert "/" in local
     assert all(
         path == "/"
-        or path.startswith(("/_security/", "/_ssl/"))
+        or path.startswith(("/_security/", "/_ssl/", "/_bastion/"))
         or path.endswith("/reload_secure_settings")
         for path in local
     )

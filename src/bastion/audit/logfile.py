@@ -33,6 +33,7 @@ import orjson
 
 from bastion.audit.chain import CHECKPOINT_TYPE, GENESIS, chained_line, sign, split_line
 from bastion.audit.redact import redact_body
+from bastion.audit.stats import StatsFile
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,10 @@ class LogFileOutput:
         checkpoint_interval: int,
         queue_size: int,
         clock: Callable[[], float] = time.time,
+        stats: StatsFile | None = None,
     ) -> None:
         self.path = path
+        self._stats = stats
         self._key = key
         self._max_size = max_size
         self._interval = checkpoint_interval
@@ -139,8 +142,19 @@ class LogFileOutput:
                     self.written += len(batch)
                 except OSError as error:
                     self._lost(len(batch), f"cannot write {self.path}: {error}")
+                self._report()
             if stop:
+                if self._stats is not None:
+                    self._stats.close()
                 return
+
+    def _report(self) -> None:
+        if self._stats is None:
+            return
+        try:
+            self._stats.write({"written": self.written, "lost": self.dropped})
+        except OSError as error:
+            log.error("cannot update the audit counters in %s: %s", self._stats.path, error)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

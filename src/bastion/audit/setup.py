@@ -12,6 +12,7 @@ from pathlib import Path
 from bastion.audit.chain import load_or_create_key
 from bastion.audit.index_output import IndexShipper
 from bastion.audit.logfile import LogFileOutput, audit_log_path
+from bastion.audit.stats import StatsFile
 from bastion.audit.trail import AuditTrail, NodeInfo
 from bastion.backend.client import EngineClient
 from bastion.config import settings as s
@@ -70,6 +71,7 @@ def build_audit_trail(
             max_size=settings.get(s.AUDIT_LOGFILE_MAX_SIZE),
             checkpoint_interval=settings.get(s.AUDIT_CHECKPOINT_INTERVAL),
             queue_size=settings.get(s.AUDIT_QUEUE_SIZE),
+            stats=StatsFile(home / "logs"),
         )
     shipper = None
     if output is not None and settings.get(s.AUDIT_INDEX_ENABLED):

@@ -76,6 +76,7 @@ class Authorized:
     mget: MgetDecision | None = None
     msearch: MsearchDecision | None = None
     indices: str | None = None  # the narrowed path expression, when it differs (for the audit)
+    creates_indices: bool = False  # a bulk naming indices not yet known: wildcards must see them
 
 
 ALLOWED = Authorized()
@@ -279,17 +280,22 @@ class AuthorizationService:
     def _bulk(
         self, authentication: Authentication, role: Role, body: bytes, default: str | None
     ) -> Authorized:
+        known = self.metadata.current.exists
+        unknown: list[str] = []
+
         def reason(item: BulkItem) -> str | None:
             if item.index is None:
                 return None  # the engine answers "index is missing"
             if self._checker(authentication, role, item.action)(item.index):
+                if not known(item.index):
+                    unknown.append(item.index)
                 return None
             return denied_indices(authentication, item.action, [item.index])
 
         decision = authorize_bulk(parse_bulk(body, default), reason)
         if not decision.denied:
-            return ALLOWED
-        return Authorized(body=decision.body, bulk=decision)
+            return Authorized(creates_indices=True) if unknown else ALLOWED
+        return Authorized(body=decision.body, bulk=decision, creates_indices=bool(unknown))
 
     def _mget(
         self, authentication: Authentication, role: Role, body: bytes, default: str | None

@@ -182,7 +182,9 @@ class RestPipeline:
             response: web.StreamResponse = await self._forward_and_merge(request, authorized)
         else:
             response = await forward(request, self._engine, body, authorized.path_qs)
-        if _may_change_metadata(request, self._security.metadata.current.exists):
+        if authorized.creates_indices or _may_change_metadata(
+            request, self._security.metadata.current.exists
+        ):
             await self._security.metadata.refresh_now()
         return response
 
@@ -267,8 +269,8 @@ def _uses_scroll_ids(request: web.Request) -> bool:
 
 def _may_change_metadata(request: web.Request, known: Callable[[str], bool]) -> bool:
     """Whether the engine's index metadata may have changed, so that wildcards must see it now:
-    after index administration, and after a write that may have created an index. (Bulk items
-    that create indices are seen at the next timed refresh.)"""
+    after index administration, and after a write that may have created an index. (A bulk
+    whose items name unknown indices says so in `Authorized.creates_indices`.)"""
     if request.method in ("GET", "HEAD"):
         return False
     match: RouteMatch | None = request["route"]

@@ -86,6 +86,7 @@ class BodyParser(StrEnum):
 # --- action names Elasticsearch authorizes ----------------------------------------------------
 
 MAIN = "cluster:monitor/main"
+BASTION_STATS = "cluster:monitor/bastion/stats"  # Bastion's own: granted by `monitor`
 SEARCH = "indices:data/read/search"
 GET = "indices:data/read/get"
 MGET = "indices:data/read/mget"
@@ -617,6 +618,7 @@ ROUTES: tuple[Route, ...] = (
     _cluster("GET", "/_xpack/usage", "cluster:monitor/xpack/usage"),
     _cluster("GET", "/_license", "cluster:monitor/xpack/license/get"),
     Route(("GET",), "/_ssl/certificates", "cluster:monitor/xpack/ssl/certificates/get", local=True),
+    Route(("GET",), "/_bastion/stats", BASTION_STATS, local=True),
     # --- security ---
     _security("GET", "/_security/_authenticate", "user/authenticate"),
     _security("GET", "/_security/user", "user/get"),

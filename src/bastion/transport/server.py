@@ -18,6 +18,7 @@ from bastion.backend.client import EngineClient
 from bastion.backend.tls import engine_ssl_context
 from bastion.config import settings as s
 from bastion.config.settings import Settings
+from bastion.rest.bastion_stats import BastionStatsApi
 from bastion.rest.cluster_settings import ClusterSettingsApi
 from bastion.rest.info import ClusterInfo
 from bastion.rest.pipeline import RestPipeline
@@ -87,6 +88,10 @@ def build_app(
     app.router.add_routes(EnrollmentApi(security, config_dir, engine_urls).routes())
     app.router.add_routes(ReloadSecureSettingsApi(security, **node).routes())
     app.router.add_routes(ClusterSettingsApi(security, engine).routes())
+    audit_enabled = settings.get(s.AUDIT_ENABLED)
+    app.router.add_routes(
+        BastionStatsApi(config_dir.parent / "logs", audit_enabled=audit_enabled).routes()
+    )
     app.router.add_route("*", "/{tail:.*}", pipeline.forward)  # everything else: the engine
     app.on_response_prepare.append(_elastic_product)
 
