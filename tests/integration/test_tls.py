@@ -351,7 +351,8 @@ def test_plain_http_beyond_loopback_needs_the_override(engine_url: str, tmp_path
 def test_denied_connections_are_closed_before_the_handshake(tmp_path: Path) -> None:
     from aiohttp import web
 
-    from bastion.transport.listener import GatedSite
+    from bastion.transport.http import Handler, HttpServer, Limits, Request, Response, Router
+    from bastion.transport.listener import GatedListener
 
     ca, ca_crt, _ = issue(tmp_path, "ca")
     _, server_crt, server_key = issue(tmp_path, "server", ca)
@@ -365,16 +366,16 @@ def test_denied_connections_are_closed_before_the_handshake(tmp_path: Path) -> N
         return allow[0]
 
     async def scenario() -> tuple[type[BaseException] | None, int]:
-        async def hello(_: web.Request) -> web.Response:
+        async def hello(_: Request) -> Response:
             return web.Response(text="hello")
 
-        app = web.Application()
-        app.router.add_get("/", hello)
-        runner = web.AppRunner(app)
-        await runner.setup()
+        async def middleware(request: Request, handler: Handler) -> Response:
+            return await handler(request)
+
+        server = HttpServer(Limits(4096, 8192, 1 << 20, 10.0), Router([], hello), middleware)
         port = free_port()
-        site = GatedSite(
-            runner,
+        site = GatedListener(
+            server,
             "127.0.0.1",
             port,
             ssl_context=lambda: server_context,
@@ -394,7 +395,8 @@ def test_denied_connections_are_closed_before_the_handshake(tmp_path: Path) -> N
             status = int((await reader.readline()).split()[1])
             writer.close()
         finally:
-            await runner.cleanup()
+            await site.stop()
+            await server.shutdown(1.0)
         return refused, status
 
     refused, status = asyncio.run(scenario())

@@ -10,16 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aiohttp import web
-
 from bastion.audit.trail import AuditTrail, RequestAudit
+from bastion.transport.http import Request
 
 AUDIT_KEY = "audit"  # request[AUDIT_KEY]: the RequestAudit of the request, set by the pipeline
 
 __all__ = ["AUDIT_KEY", "AuditTrail", "RequestAudit", "config_change"]
 
 
-def config_change(request: web.Request, action: str, change: Mapping[str, Any]) -> None:
+def config_change(request: Request, action: str, change: Mapping[str, Any]) -> None:
     """Audit a security configuration change made by `request`. `action` is Elasticsearch's
     `event.action` (put_user, create_apikey, ...); `change` its object without any secret."""
     audit: RequestAudit | None = request.get(AUDIT_KEY)

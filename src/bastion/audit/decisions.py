@@ -11,8 +11,6 @@ import logging
 from collections.abc import Callable
 from typing import ParamSpec
 
-from aiohttp import web
-
 from bastion.audit.request_names import BULK_ITEM
 from bastion.audit.trail import RequestAudit, RestRequest
 from bastion.authc.service import AuthenticationError, parse_basic
@@ -23,6 +21,7 @@ from bastion.authz.messages import denied_run_as
 from bastion.authz.service import UNKNOWN_ROUTE_ACTION, Authorized
 from bastion.rest.errors import ElasticsearchError
 from bastion.rest.routes import BodyParser, RouteMatch
+from bastion.transport.http import Request
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ def _safe(function: Callable[P, None]) -> Callable[P, None]:
     return guarded
 
 
-def rest_request(request: web.Request, body: bytes | None) -> RestRequest:
+def rest_request(request: Request, body: bytes | None) -> RestRequest:
     peer = request.transport.get_extra_info("peername") if request.transport else None
     remote = None
     if isinstance(peer, tuple) and len(peer) >= 2:

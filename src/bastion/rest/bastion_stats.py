@@ -13,6 +13,8 @@ from aiohttp import web
 
 from bastion.audit import stats
 from bastion.rest.security.users import json_response
+from bastion.transport import http as route
+from bastion.transport.http import Request
 
 
 class BastionStatsApi:
@@ -20,10 +22,10 @@ class BastionStatsApi:
         self._logs_dir = logs_dir
         self._audit_enabled = audit_enabled
 
-    def routes(self) -> list[web.RouteDef]:
-        return [web.get("/_bastion/stats", self.stats)]
+    def routes(self) -> list[route.Route]:
+        return [route.get("/_bastion/stats", self.stats)]
 
-    async def stats(self, _: web.Request) -> web.Response:
+    async def stats(self, _: Request) -> web.Response:
         audit: dict[str, object] = {"enabled": self._audit_enabled}
         if self._audit_enabled:
             audit.update(await asyncio.to_thread(stats.totals, self._logs_dir))

@@ -22,6 +22,8 @@ from bastion.dynamic_settings import SCOPES, SettingsUpdateError, owns, validate
 from bastion.rest.errors import ElasticsearchError
 from bastion.rest.proxy import engine_headers, forward
 from bastion.security import Security
+from bastion.transport import http as route
+from bastion.transport.http import Request, Response
 
 Flat = dict[str, Any]
 # Wildcard resets (`"xpack.security.http.filter.*": null`) under this prefix are Bastion's.
@@ -33,13 +35,13 @@ class ClusterSettingsApi:
         self._security = security
         self._engine = engine
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[route.Route]:
         return [
-            web.get("/_cluster/settings", self.get_settings),
-            web.put("/_cluster/settings", self.put_settings),
+            route.get("/_cluster/settings", self.get_settings),
+            route.put("/_cluster/settings", self.put_settings),
         ]
 
-    async def put_settings(self, request: web.Request) -> web.StreamResponse:
+    async def put_settings(self, request: Request) -> Response:
         raw = await request.read()
         split = _split(raw)
         if split is None:  # no Bastion key, or a body only the engine can explain
@@ -71,7 +73,7 @@ class ClusterSettingsApi:
             answer[scope] = _merge(answer.get(scope) or {}, shown, flat)
         return _json(answer)
 
-    async def get_settings(self, request: web.Request) -> web.StreamResponse:
+    async def get_settings(self, request: Request) -> Response:
         status, body = await self._engine_json(request, "GET", None)
         if status != 200 or not isinstance(body, dict):
             return _relay(status, body)
@@ -94,7 +96,7 @@ class ClusterSettingsApi:
             if setting.dynamic and "*" not in setting.key and setting.key not in skip
         }
 
-    async def _engine_json(self, request: web.Request, method: str, body: Any) -> tuple[int, Any]:
+    async def _engine_json(self, request: Request, method: str, body: Any) -> tuple[int, Any]:
         headers = engine_headers(request)
         headers.popall("Accept-Encoding", None)  # the answer is merged: it must be plain
         headers["Content-Type"] = "application/json"
@@ -183,7 +185,7 @@ def _truthy(value: str | None) -> bool:
     return value is not None and value.lower() in ("", "true")
 
 
-def _flat_requested(request: web.Request) -> bool:
+def _flat_requested(request: Request) -> bool:
     return _truthy(request.query.get("flat_settings"))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -45,10 +45,9 @@ from bastion.rest.proxy import HOP_BY_HOP, engine_headers, forward
 from bastion.rest.routes import RouteMatch, match_raw
 from bastion.security import Security
 from bastion.store.security_index import StoreError
+from bastion.transport.http import BodyTooLarge, Handler, Request, Response
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class RestPipeline:
@@ -78,7 +77,7 @@ class RestPipeline:
             max_content_length=limit,
         )
 
-    async def _read_body(self, request: web.Request) -> bytes | None:
+    async def _read_body(self, request: Request) -> bytes | None:
         declared = request.content_length
         if declared is not None and declared > self._max_content_length:
             raise self._too_large(declared)
@@ -86,16 +85,15 @@ class RestPipeline:
             return None
         try:
             async with asyncio.timeout(self._read_timeout):
-                return await request.read()  # aiohttp keeps it for the handler
-        except web.HTTPRequestEntityTooLarge:
+                return await request.read()  # kept for the handler
+        except BodyTooLarge:
             raise self._too_large(None) from None
         except TimeoutError:
             raise ElasticsearchError(
                 408, "timeout_exception", "the request body was not received in time"
             ) from None
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def middleware(self, request: Request, handler: Handler) -> Response:
         audit: RequestAudit | None = None
         try:
             body = await self._read_body(request)
@@ -137,14 +135,6 @@ class RestPipeline:
                     request.headers.get(RUN_AS_HEADER),
                 )
             return self._authentication_failed(error)
-        except web.HTTPMethodNotAllowed as error:
-            allowed = ", ".join(sorted(error.allowed_methods))
-            return error_response(
-                405,
-                "method_not_allowed",
-                f"Incorrect HTTP method for uri [{request.path_qs}] and method "
-                f"[{request.method}], allowed: [{allowed}]",
-            )
         except (EngineUnavailable, StoreError) as error:
             log.warning("engine unavailable for %s %s: %s", request.method, request.path, error)
             return error_response(
@@ -169,7 +159,7 @@ class RestPipeline:
             response.headers.add("WWW-Authenticate", challenge)
         return response
 
-    async def forward(self, request: web.Request) -> web.StreamResponse:
+    async def forward(self, request: Request) -> Response:
         authorized: Authorized = request["authorized"]
         body = (
             authorized.body
@@ -179,7 +169,7 @@ class RestPipeline:
         if _uses_scroll_ids(request):
             return await self._forward_scroll(request, authorized, body)
         if authorized.bulk or authorized.mget or authorized.msearch:
-            response: web.StreamResponse = await self._forward_and_merge(request, authorized)
+            response: Response = await self._forward_and_merge(request, authorized)
         else:
             response = await forward(request, self._engine, body, authorized.path_qs)
         if authorized.creates_indices or _may_change_metadata(
@@ -189,8 +179,8 @@ class RestPipeline:
         return response
 
     async def _forward_scroll(
-        self, request: web.Request, authorized: Authorized, body: bytes | None
-    ) -> web.StreamResponse:
+        self, request: Request, authorized: Authorized, body: bytes | None
+    ) -> Response:
         """Scroll ids are sealed to their owner on the way out and opened on the way in."""
         if self._scroll_seal is None:
             self._scroll_seal = await load_seal(self._security.index)
@@ -223,9 +213,7 @@ class RestPipeline:
             status=upstream.status, body=seal.seal_response(raw, owner), headers=CIMultiDict(kept)
         )
 
-    async def _forward_and_merge(
-        self, request: web.Request, authorized: Authorized
-    ) -> web.StreamResponse:
+    async def _forward_and_merge(self, request: Request, authorized: Authorized) -> Response:
         """Send the items that were allowed; put the denied ones back in the answer."""
         engine: dict[str, Any] | None = None
         if authorized.body is not None:
@@ -251,13 +239,13 @@ class RestPipeline:
             merged = merge_msearch_response(engine, authorized.msearch)
         return web.Response(body=orjson.dumps(merged), content_type="application/json")
 
-    async def cluster_info(self, _: web.Request) -> web.Response:
+    async def cluster_info(self, _: Request) -> web.Response:
         body = orjson.dumps(await self._info.body(), option=orjson.OPT_INDENT_2)
-        # aiohttp sends the headers (with Content-Length) but no body for HEAD.
+        # For HEAD the server sends the headers (with Content-Length) but no body.
         return web.Response(body=body, content_type="application/json")
 
 
-def _uses_scroll_ids(request: web.Request) -> bool:
+def _uses_scroll_ids(request: Request) -> bool:
     """Scroll continuations and clears, and searches that start a scroll."""
     match: RouteMatch | None = request["route"]
     if match is None:
@@ -267,7 +255,7 @@ def _uses_scroll_ids(request: web.Request) -> bool:
     return match.action == "indices:data/read/search" and "scroll" in request.query
 
 
-def _may_change_metadata(request: web.Request, known: Callable[[str], bool]) -> bool:
+def _may_change_metadata(request: Request, known: Callable[[str], bool]) -> bool:
     """Whether the engine's index metadata may have changed, so that wildcards must see it now:
     after index administration, and after a write that may have created an index. (A bulk
     whose items name unknown indices says so in `Authorized.creates_indices`.)"""

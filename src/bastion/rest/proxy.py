@@ -14,6 +14,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from bastion.backend.client import EngineClient
+from bastion.transport.http import Request, Response, Streamed
 
 HOP_BY_HOP = frozenset(
     {
@@ -41,7 +42,7 @@ def engine_media_type(value: str) -> str:
     return _COMPAT.sub(r"application/\1", value) if "vnd.elasticsearch" in value else value
 
 
-def engine_headers(request: web.Request) -> CIMultiDict[str]:
+def engine_headers(request: Request) -> CIMultiDict[str]:
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in request.headers.items():
         lower = name.lower()
@@ -56,27 +57,23 @@ def engine_headers(request: web.Request) -> CIMultiDict[str]:
 
 
 async def forward(
-    request: web.Request, engine: EngineClient, body: bytes | None, path_qs: str | None = None
-) -> web.StreamResponse:
+    request: Request, engine: EngineClient, body: bytes | None, path_qs: str | None = None
+) -> Response:
     """Send the request (with `path_qs` instead of the client's, when authorization narrowed
     it) to the engine and relay its answer. Raises `EngineUnavailable`."""
     upstream = await engine.request(
         request.method, path_qs or request.raw_path, engine_headers(request), body
     )
-    async with upstream:
-        headers: CIMultiDict[str] = CIMultiDict(
-            (k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
-        )
-        size = upstream.content_length
-        if size is not None and size <= STREAM_ABOVE and request.method != "HEAD":
+    headers: CIMultiDict[str] = CIMultiDict(
+        (k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
+    )
+    size = upstream.content_length
+    if size is not None and size <= STREAM_ABOVE and request.method != "HEAD":
+        async with upstream:
             payload = await upstream.read()
-            return web.Response(status=upstream.status, body=payload, headers=headers)
-        # HEAD (which must keep the engine's Content-Length), large and unsized bodies.
-        stream = web.StreamResponse(status=upstream.status, headers=headers)
-        if size is not None:
-            stream.content_length = size
-        await stream.prepare(request)
-        async for chunk in upstream.content.iter_chunked(CHUNK):
-            await stream.write(chunk)
-        await stream.write_eof()
-        return stream
+        return web.Response(status=upstream.status, body=payload, headers=headers)
+    # HEAD (which must keep the engine's Content-Length), large and unsized bodies.
+    # Releasing gives the engine connection back, or closes it if the body was not all read.
+    return Streamed(
+        upstream.status, headers, size, upstream.content.iter_chunked(CHUNK), upstream.release
+    )

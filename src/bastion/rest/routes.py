@@ -9,11 +9,11 @@ matches a request in a few microseconds. Matching follows Elasticsearch's `PathT
   `/_search` is never read as an index named `_search`, and `GET /_nodes/stats` is not node info);
 - trailing slashes are ignored (Java's `split` drops them); empty inner segments (`//idx//_search`)
   match nothing;
-- `match_raw` takes the raw path (aiohttp's `request.raw_path`, query string allowed) and compares
+- `match_raw` takes the raw path (the request's `raw_path`, query string allowed) and compares
   literal segments *before* percent-decoding, then decodes each parameter on its own, exactly as
   the engine will read the path we forward: `/idx/_doc/a%2Fb` is document `a/b`, and `/%5Fsearch`
   is not `/_search`. `+` stays `+` (Elasticsearch ≥ 7.4). The pipeline should use `match_raw`.
-- `match` takes an already decoded path (aiohttp's `request.path`); there `%2F` has become a
+- `match` takes an already decoded path (the request's `path`); there `%2F` has become a
   separator, so `/idx/_doc/a%2Fb` no longer matches a get. A `/` inside date math
   (`/<logs-{now/d}>/_search`) is kept within its segment.
 
@@ -828,7 +828,7 @@ class RouteTable:
                 node.routes[method] = route
 
     def match(self, method: str, path: str) -> RouteMatch | None:
-        """Match a decoded path (aiohttp's `request.path`, without a query string)."""
+        """Match a decoded path (the request's `path`, without a query string)."""
         path = path.rstrip("/")
         if not path:
             return self._root_match(method)
@@ -838,7 +838,7 @@ class RouteTable:
         return self._match(method.upper(), segments, segments)
 
     def match_raw(self, method: str, raw_path: str) -> RouteMatch | None:
-        """Match a raw path as received (aiohttp's `request.raw_path`; a query string is cut)."""
+        """Match a raw path as received (the request's `raw_path`; a query string is cut)."""
         query = raw_path.find("?")
         path = (raw_path if query < 0 else raw_path[:query]).rstrip("/")
         if not path:

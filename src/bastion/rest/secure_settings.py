@@ -20,6 +20,8 @@ from bastion.keystore import KeystoreError, WrongPassword
 from bastion.rest.errors import ElasticsearchError
 from bastion.rest.security.users import json_response
 from bastion.security import Security
+from bastion.transport import http as route
+from bastion.transport.http import Request
 
 _PASSWORD_FIELD = "secure_settings_password"  # noqa: S105 - a field name
 _ALL_NODES = ("_all", "_local", "_master", "*")
@@ -31,13 +33,13 @@ class ReloadSecureSettingsApi:
         self._cluster_name = cluster_name
         self._node_name = node_name
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[route.Route]:
         return [
-            web.post("/_nodes/reload_secure_settings", self.reload),
-            web.post("/_nodes/{node_id}/reload_secure_settings", self.reload),
+            route.post("/_nodes/reload_secure_settings", self.reload),
+            route.post("/_nodes/{node_id}/reload_secure_settings", self.reload),
         ]
 
-    async def reload(self, request: web.Request) -> web.Response:
+    async def reload(self, request: Request) -> web.Response:
         password = _password(await request.read())
         nodes: dict[str, Any] = {}
         if self._selected(request.match_info.get("node_id", "_all")):

@@ -1,12 +1,12 @@
-"""The gateway's listening socket: a connection gate at accept time, then TLS, then aiohttp.
+"""The gateway's listening socket: a connection gate at accept time, then TLS, then HTTP.
 
 The site accepts connections itself. Every accepted socket first meets
 `connection_filter(peer_address)`; a denied one is closed before a single byte is read, so an
 address that IP filtering refuses never reaches the TLS handshake (Elasticsearch checks its
 filter at the same point). An allowed socket is handed to the event loop with the SSL context
 current at that moment (`connect_accepted_socket`), which is how a reloaded certificate reaches
-new connections while established ones keep theirs; aiohttp's request handler then sees the
-connection exactly as if aiohttp had accepted it.
+new connections while established ones keep theirs; the HTTP protocol then sees the connection
+exactly as if the loop had accepted it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import socket
 import ssl
 from collections.abc import Callable
 
-from aiohttp import web
-
 log = logging.getLogger(__name__)
 
 ConnectionFilter = Callable[[str], bool]
@@ -30,23 +28,14 @@ def allow_all(_: str) -> bool:
     return True
 
 
-class GatedSite(web.BaseSite):
-    """An aiohttp site on a host and port whose connections pass `connection_filter` before
-    TLS; `ssl_context` is asked for the context of each new connection (None: plain HTTP)."""
-
-    __slots__ = (
-        "_accepting",
-        "_connecting",
-        "_host",
-        "_listener",
-        "_port",
-        "connection_filter",
-        "ssl_context",
-    )
+class GatedListener:
+    """A listener on a host and port whose connections pass `connection_filter` before TLS;
+    `ssl_context` is asked for the context of each new connection (None: plain HTTP), and
+    `protocol_factory` makes the protocol that serves it."""
 
     def __init__(
         self,
-        runner: web.BaseRunner,
+        protocol_factory: Callable[[], asyncio.Protocol],
         host: str,
         port: int,
         *,
@@ -54,7 +43,8 @@ class GatedSite(web.BaseSite):
         connection_filter: ConnectionFilter = allow_all,
         backlog: int = 1024,
     ) -> None:
-        super().__init__(runner, backlog=backlog)
+        self._protocol_factory = protocol_factory
+        self._backlog = backlog
         self._host = host
         self._port = port
         self.ssl_context = ssl_context
@@ -63,13 +53,7 @@ class GatedSite(web.BaseSite):
         self._accepting: asyncio.Task[None] | None = None
         self._connecting: set[asyncio.Task[None]] = set()
 
-    @property
-    def name(self) -> str:
-        scheme = "http" if self.ssl_context() is None else "https"
-        return f"{scheme}://{self._host}:{self._port}"
-
     async def start(self) -> None:
-        await super().start()
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         # SO_REUSEPORT: every worker binds the port and the kernel spreads connections.
         listener = socket.create_server(
@@ -88,7 +72,6 @@ class GatedSite(web.BaseSite):
             self._listener.close()
         for task in self._connecting:
             task.cancel()
-        await super().stop()
 
     async def _accept(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -115,8 +98,7 @@ class GatedSite(web.BaseSite):
             return False
 
     async def _connect(self, connection: socket.socket, peer: str) -> None:
-        server = self._runner.server
-        assert server is not None
+        server = self._protocol_factory
         context = self.ssl_context()
         try:
             if context is None:

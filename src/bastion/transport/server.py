@@ -1,7 +1,7 @@
-"""The HTTP server of one gateway worker process (aiohttp on uvloop).
+"""The HTTP server of one gateway worker process (Bastion's own HTTP/1.1 protocol on uvloop).
 
 Several workers share one port with SO_REUSEPORT; the kernel spreads connections among them.
-See docs/architecture.md for why aiohttp.
+See docs/architecture.md for the choice of server.
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-
-from aiohttp import web
 
 from bastion.backend.client import EngineClient
 from bastion.backend.tls import engine_ssl_context
@@ -34,23 +33,28 @@ from bastion.rest.security.tokens import TokenApi
 from bastion.rest.security.users import UserApi
 from bastion.security import Security
 from bastion.tls.server_context import HttpSslError, ReloadingContext, http_tls
+from bastion.transport import http as route
 from bastion.transport.connection_filter import ConnectionFilter, bound_addresses
-from bastion.transport.listener import GatedSite
+from bastion.transport.http import HttpServer, Limits, Router
+from bastion.transport.listener import GatedListener
 
 SHUTDOWN_GRACE = 20.0  # seconds in-flight requests get to finish after SIGTERM
-CONNECTION_FILTER = web.AppKey("connection_filter", ConnectionFilter)
 
 
-async def _elastic_product(_: web.Request, response: web.StreamResponse) -> None:
-    # Official Elasticsearch clients refuse a server that does not send this header.
-    response.headers["X-Elastic-Product"] = "Elasticsearch"
-    # aiohttp would otherwise announce its own and Python's versions.
-    response.headers["Server"] = "bastion"
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """One worker's server, the filter its listener consults for every accepted connection
+    (IP filtering), and what must run before the first request and after the last."""
+
+    server: HttpServer
+    connection_filter: ConnectionFilter
+    startup: Callable[[], Awaitable[None]]
+    cleanup: Callable[[], Awaitable[None]]
 
 
-def build_app(
+def build_gateway(
     settings: Settings, engine_urls: Sequence[str], config_dir: Path, keystore_password: str = ""
-) -> web.Application:
+) -> Gateway:
     engine = EngineClient(
         engine_urls,
         max_connections=settings.get(s.BACKEND_MAX_CONNECTIONS),
@@ -71,45 +75,43 @@ def build_app(
         max_content_length=settings.get(s.HTTP_MAX_CONTENT_LENGTH),
         read_timeout=settings.get(s.HTTP_READ_TIMEOUT),
     )
-    # aiohttp enforces client_max_size while reading a body sent without Content-Length.
-    app = web.Application(
-        client_max_size=settings.get(s.HTTP_MAX_CONTENT_LENGTH), middlewares=[pipeline.middleware]
-    )
-    app.router.add_get("/", pipeline.cluster_info)
-    app.router.add_routes(RoleApi(security).routes())  # before users: `user/_has_privileges`
-    app.router.add_routes(UserApi(security).routes())
-    app.router.add_routes(RoleMappingApi(security).routes())
-    app.router.add_routes(ApplicationPrivilegeApi(security).routes())
-    app.router.add_routes(ApiKeyApi(security).routes())
     node = {"cluster_name": settings.get(s.CLUSTER_NAME), "node_name": settings.get(s.NODE_NAME)}
-    app.router.add_routes(RealmApi(security, **node).routes())
-    app.router.add_routes(TokenApi(security).routes())
-    app.router.add_routes(ServiceAccountApi(security, **node).routes())
-    app.router.add_routes(EnrollmentApi(security, config_dir, engine_urls).routes())
-    app.router.add_routes(ReloadSecureSettingsApi(security, **node).routes())
-    app.router.add_routes(ClusterSettingsApi(security, engine).routes())
     audit_enabled = settings.get(s.AUDIT_ENABLED)
-    app.router.add_routes(
-        BastionStatsApi(config_dir.parent / "logs", audit_enabled=audit_enabled).routes()
+    routes = [
+        route.get("/", pipeline.cluster_info),
+        *RoleApi(security).routes(),  # before users: `user/_has_privileges`
+        *UserApi(security).routes(),
+        *RoleMappingApi(security).routes(),
+        *ApplicationPrivilegeApi(security).routes(),
+        *ApiKeyApi(security).routes(),
+        *RealmApi(security, **node).routes(),
+        *TokenApi(security).routes(),
+        *ServiceAccountApi(security, **node).routes(),
+        *EnrollmentApi(security, config_dir, engine_urls).routes(),
+        *ReloadSecureSettingsApi(security, **node).routes(),
+        *ClusterSettingsApi(security, engine).routes(),
+        *BastionStatsApi(config_dir.parent / "logs", audit_enabled=audit_enabled).routes(),
+    ]
+    limits = Limits(
+        max_initial_line_length=settings.get(s.HTTP_MAX_INITIAL_LINE_LENGTH),
+        max_header_size=settings.get(s.HTTP_MAX_HEADER_SIZE),
+        max_content_length=settings.get(s.HTTP_MAX_CONTENT_LENGTH),
+        idle_timeout=settings.get(s.HTTP_IDLE_TIMEOUT),
     )
-    app.router.add_route("*", "/{tail:.*}", pipeline.forward)  # everything else: the engine
-    app.on_response_prepare.append(_elastic_product)
+    # Everything that is not a local API goes to the engine.
+    server = HttpServer(limits, Router(routes, pipeline.forward), pipeline.middleware)
+    connection_filter = ConnectionFilter(security.dynamic, bound_addresses(settings))
+    connection_filter.audit_listener = security.audit.connection
 
-    # The listener consults it for every accepted connection (IP filtering).
-    app[CONNECTION_FILTER] = ConnectionFilter(security.dynamic, bound_addresses(settings))
-    app[CONNECTION_FILTER].audit_listener = security.audit.connection
-
-    async def start_security(_: web.Application) -> None:
+    async def startup() -> None:
         await security.reload_dynamic()  # stored IP filter rules apply before the first accept
         security.start()
 
-    async def close(_: web.Application) -> None:
+    async def cleanup() -> None:
         await security.stop()
         await engine.close()
 
-    app.on_startup.append(start_security)
-    app.on_cleanup.append(close)
-    return app
+    return Gateway(server, connection_filter, startup, cleanup)
 
 
 async def serve(
@@ -120,26 +122,21 @@ async def serve(
     keystore_password: str = "",
 ) -> None:
     """Serve until SIGTERM or SIGINT, then let in-flight requests finish."""
-    app = build_app(settings, engine_urls, config_dir, keystore_password)
-    runner = web.AppRunner(
-        app,
-        access_log=None,
-        handle_signals=False,
-        shutdown_timeout=SHUTDOWN_GRACE,
-        keepalive_timeout=settings.get(s.HTTP_IDLE_TIMEOUT),
-        max_line_size=settings.get(s.HTTP_MAX_INITIAL_LINE_LENGTH),
-        max_field_size=settings.get(s.HTTP_MAX_HEADER_SIZE),
-    )
-    await runner.setup()
+    gateway = build_gateway(settings, engine_urls, config_dir, keystore_password)
+    await gateway.startup()
     tls = _http_tls(settings, config_dir, keystore_password)
-    site = GatedSite(
-        runner,
+    listener = GatedListener(
+        gateway.server,
         settings.get(s.HTTP_HOST),
         port,
         ssl_context=tls.current if tls is not None else lambda: None,
-        connection_filter=app[CONNECTION_FILTER],
+        connection_filter=gateway.connection_filter,
     )
-    await site.start()
+    try:
+        await listener.start()
+    except OSError:
+        await gateway.cleanup()
+        raise
     interval = settings.get(s.RESOURCE_RELOAD_INTERVAL_HIGH)
     watch = asyncio.create_task(tls.watch(interval)) if tls is not None else None
     stop = asyncio.Event()
@@ -150,7 +147,9 @@ async def serve(
     await stop.wait()
     if watch is not None:
         watch.cancel()
-    await runner.cleanup()
+    await listener.stop()
+    await gateway.server.shutdown(SHUTDOWN_GRACE)
+    await gateway.cleanup()
 
 
 def _http_tls(

@@ -27,6 +27,8 @@ from bastion.rest.errors import ElasticsearchError, illegal_argument, validation
 from bastion.rest.security.users import authentication, json_response, read_json
 from bastion.security import Security
 from bastion.store.security_index import StoreError, VersionConflict
+from bastion.transport import http as route
+from bastion.transport.http import Request
 
 ACTION = "cluster:admin/xpack/security/api_key/"
 MAX_NAME_LENGTH = 1024
@@ -124,7 +126,7 @@ def _name(value: Any) -> str:
     return value
 
 
-def _flag(request: web.Request, name: str) -> bool:
+def _flag(request: Request, name: str) -> bool:
     value = request.query.get(name, "false")
     if value in ("", "true"):
         return True
@@ -140,18 +142,18 @@ class ApiKeyApi:
         self._security = security
         self._keys = security.api_keys
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[route.Route]:
         return [
-            web.post("/_security/api_key", self.create),
-            web.put("/_security/api_key", self.create),
-            web.get("/_security/api_key", self.get),
-            web.delete("/_security/api_key", self.invalidate),
-            web.post("/_security/api_key/grant", self.grant),
-            web.post("/_security/api_key/_bulk_update", self.bulk_update),
-            web.put("/_security/api_key/{id}", self.update),
-            web.post("/_security/api_key/{ids}/_clear_cache", self.clear_cache),
-            web.get("/_security/_query/api_key", self.query),
-            web.post("/_security/_query/api_key", self.query),
+            route.post("/_security/api_key", self.create),
+            route.put("/_security/api_key", self.create),
+            route.get("/_security/api_key", self.get),
+            route.delete("/_security/api_key", self.invalidate),
+            route.post("/_security/api_key/grant", self.grant),
+            route.post("/_security/api_key/_bulk_update", self.bulk_update),
+            route.put("/_security/api_key/{id}", self.update),
+            route.post("/_security/api_key/{ids}/_clear_cache", self.clear_cache),
+            route.get("/_security/_query/api_key", self.query),
+            route.post("/_security/_query/api_key", self.query),
         ]
 
     async def _manages_all(self, who: Authentication, verb: str) -> bool:
@@ -171,7 +173,7 @@ class ApiKeyApi:
 
     # --- create and grant ---------------------------------------------------------------------
 
-    async def create(self, request: web.Request) -> web.Response:
+    async def create(self, request: Request) -> web.Response:
         body = await read_json(request, "api key request")
         return json_response(await self._create(authentication(request), body))
 
@@ -195,7 +197,7 @@ class ApiKeyApi:
             limited_by=await self._limited_by(who),
         )
 
-    async def grant(self, request: web.Request) -> web.Response:
+    async def grant(self, request: Request) -> web.Response:
         body = await read_json(request, "grant api key request")
         _unknown_field(
             "grant_api_key_request",
@@ -244,7 +246,7 @@ class ApiKeyApi:
 
     # --- get and query ------------------------------------------------------------------------
 
-    async def get(self, request: web.Request) -> web.Response:
+    async def get(self, request: Request) -> web.Response:
         who = authentication(request)
         query = request.query
         key_id, name = query.get("id") or None, query.get("name") or None
@@ -272,7 +274,7 @@ class ApiKeyApi:
             {"api_keys": [key.info(with_limited_by=with_limited_by) for key in keys]}
         )
 
-    async def query(self, request: web.Request) -> web.Response:
+    async def query(self, request: Request) -> web.Response:
         who = authentication(request)
         raw = await request.read()
         body = await read_json(request, "query api key request") if raw.strip() else {}
@@ -314,7 +316,7 @@ class ApiKeyApi:
 
     # --- invalidate ---------------------------------------------------------------------------
 
-    async def invalidate(self, request: web.Request) -> web.Response:
+    async def invalidate(self, request: Request) -> web.Response:
         who = authentication(request)
         body = await read_json(request, "invalidate api key request")
         _unknown_field("invalidate_api_key_request", body, INVALIDATE_FIELDS)
@@ -362,7 +364,7 @@ class ApiKeyApi:
 
     # --- update -------------------------------------------------------------------------------
 
-    async def update(self, request: web.Request) -> web.Response:
+    async def update(self, request: Request) -> web.Response:
         who = authentication(request)
         raw = await request.read()
         body = await read_json(request, "update api key request") if raw.strip() else {}
@@ -374,7 +376,7 @@ class ApiKeyApi:
             raise outcome
         return json_response({"updated": outcome})
 
-    async def bulk_update(self, request: web.Request) -> web.Response:
+    async def bulk_update(self, request: Request) -> web.Response:
         who = authentication(request)
         body = await read_json(request, "bulk update api key request")
         _unknown_field("bulk_update_api_key_request", body, ("ids", *UPDATE_FIELDS))
@@ -448,7 +450,7 @@ class ApiKeyApi:
 
     # --- cache --------------------------------------------------------------------------------
 
-    async def clear_cache(self, request: web.Request) -> web.Response:
+    async def clear_cache(self, request: Request) -> web.Response:
         ids = [i for i in request.match_info["ids"].split(",") if i]
         self._keys.clear_cache(() if "*" in ids else ids)
         await self._security.index.bump_change_counter()

@@ -18,6 +18,8 @@ from bastion.rest.errors import parse_error, validation_error
 from bastion.rest.security.users import json_response, read_json
 from bastion.security import Security
 from bastion.store.security_index import SecurityIndex
+from bastion.transport import http as route
+from bastion.transport.http import Request
 
 _APP_NAME = re.compile(r"[a-z][A-Za-z0-9_-]{2,}(?:-.*)?|\*")
 _PRIVILEGE_NAME = re.compile(r"[a-z][a-zA-Z0-9_.-]*")
@@ -103,20 +105,20 @@ class ApplicationPrivilegeApi:
     def __init__(self, security: Security) -> None:
         self._security = security
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[route.Route]:
         return [
-            web.put("/_security/privilege", self.put),
-            web.post("/_security/privilege", self.put),
-            web.put("/_security/privilege/", self.put),
-            web.post("/_security/privilege/", self.put),
-            web.get("/_security/privilege", self.get),
-            web.get("/_security/privilege/", self.get),
-            web.get("/_security/privilege/{application}", self.get),
-            web.get("/_security/privilege/{application}/{names}", self.get),
-            web.delete("/_security/privilege/{application}/{names}", self.delete),
+            route.put("/_security/privilege", self.put),
+            route.post("/_security/privilege", self.put),
+            route.put("/_security/privilege/", self.put),
+            route.post("/_security/privilege/", self.put),
+            route.get("/_security/privilege", self.get),
+            route.get("/_security/privilege/", self.get),
+            route.get("/_security/privilege/{application}", self.get),
+            route.get("/_security/privilege/{application}/{names}", self.get),
+            route.delete("/_security/privilege/{application}/{names}", self.delete),
         ]
 
-    async def put(self, request: web.Request) -> web.Response:
+    async def put(self, request: Request) -> web.Response:
         body = await read_json(request, "put privileges request")
         errors: list[str] = []
         for application, privileges in body.items():
@@ -148,7 +150,7 @@ class ApplicationPrivilegeApi:
         self._security.changed_locally()
         return json_response(answer)
 
-    async def get(self, request: web.Request) -> web.Response:
+    async def get(self, request: Request) -> web.Response:
         application = request.match_info.get("application")
         names = [n for n in request.match_info.get("names", "").split(",") if n]
         wanted = None if application in (None, "_all", "*") else application
@@ -161,7 +163,7 @@ class ApplicationPrivilegeApi:
             }
         return json_response(found, 404 if application and not found else 200)
 
-    async def delete(self, request: web.Request) -> web.Response:
+    async def delete(self, request: Request) -> web.Response:
         application = request.match_info["application"]
         answer: dict[str, dict[str, Any]] = {application: {}}
         any_found = False

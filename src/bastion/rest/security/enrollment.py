@@ -25,6 +25,8 @@ from bastion.rest.security.users import authentication, json_response
 from bastion.security import Security
 from bastion.tls.autoconfig import CA_CERTIFICATE, CA_KEY, CERTS_FOLDER
 from bastion.tls.pki import PkiError, load_certificates, load_private_key
+from bastion.transport import http as route
+from bastion.transport.http import Request
 
 KIBANA = "elastic/kibana"
 KIBANA_TOKEN_PREFIX = "enroll-process-token-"  # noqa: S105 (a name, not a secret)
@@ -67,7 +69,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _local_address(request: web.Request) -> list[str]:
+def _local_address(request: Request) -> list[str]:
     """The address the caller reached this gateway on, as `host:port`."""
     transport = request.transport
     sockname = transport.get_extra_info("sockname") if transport is not None else None
@@ -83,13 +85,13 @@ class EnrollmentApi:
         self._config_dir = config_dir
         self._engine_urls = list(engine_urls)
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[route.Route]:
         return [
-            web.get("/_security/enroll/node", self.enroll_node),
-            web.get("/_security/enroll/kibana", self.enroll_kibana),
+            route.get("/_security/enroll/node", self.enroll_node),
+            route.get("/_security/enroll/kibana", self.enroll_kibana),
         ]
 
-    async def enroll_node(self, request: web.Request) -> web.Response:
+    async def enroll_node(self, request: Request) -> web.Response:
         certificate = await asyncio.to_thread(_ca_certificate_der, self._config_dir)
         key = await asyncio.to_thread(_ca_key_der, self._config_dir)
         return json_response(
@@ -101,7 +103,7 @@ class EnrollmentApi:
             }
         )
 
-    async def enroll_kibana(self, request: web.Request) -> web.Response:
+    async def enroll_kibana(self, request: Request) -> web.Response:
         certificate = await asyncio.to_thread(_ca_certificate_der, self._config_dir)
         name = f"{KIBANA_TOKEN_PREFIX}{time.time_ns() // 1_000_000}"
         token = await self._security.service_accounts.create_token(

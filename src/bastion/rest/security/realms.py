@@ -6,6 +6,8 @@ from aiohttp import web
 
 from bastion.rest.security.users import json_response
 from bastion.security import Security
+from bastion.transport import http as route
+from bastion.transport.http import Request
 
 
 class RealmApi:
@@ -14,10 +16,10 @@ class RealmApi:
         self._cluster_name = cluster_name
         self._node_name = node_name
 
-    def routes(self) -> list[web.RouteDef]:
-        return [web.post("/_security/realm/{realms}/_clear_cache", self.clear_cache)]
+    def routes(self) -> list[route.Route]:
+        return [route.post("/_security/realm/{realms}/_clear_cache", self.clear_cache)]
 
-    async def clear_cache(self, request: web.Request) -> web.Response:
+    async def clear_cache(self, request: Request) -> web.Response:
         realms = [name for name in request.match_info["realms"].split(",") if name]
         names = () if realms in ([], ["*"], ["_all"]) else tuple(realms)
         usernames = tuple(u for u in request.query.get("usernames", "").split(",") if u)

@@ -16,6 +16,8 @@ from bastion.authz.role_mapping import RoleMapping, RoleMappingError, parse_role
 from bastion.rest.errors import ElasticsearchError
 from bastion.rest.security.users import json_response, read_json
 from bastion.security import Security
+from bastion.transport import http as route
+from bastion.transport.http import Request
 
 
 def mapping_doc_id(name: str) -> str:
@@ -37,14 +39,14 @@ class RoleMappingApi:
     def __init__(self, security: Security) -> None:
         self._security = security
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[route.Route]:
         return [
-            web.get("/_security/role_mapping", self.get_mappings),
-            web.get("/_security/role_mapping/", self.get_mappings),
-            web.get("/_security/role_mapping/{name}", self.get_mappings),
-            web.put("/_security/role_mapping/{name}", self.put_mapping),
-            web.post("/_security/role_mapping/{name}", self.put_mapping),
-            web.delete("/_security/role_mapping/{name}", self.delete_mapping),
+            route.get("/_security/role_mapping", self.get_mappings),
+            route.get("/_security/role_mapping/", self.get_mappings),
+            route.get("/_security/role_mapping/{name}", self.get_mappings),
+            route.put("/_security/role_mapping/{name}", self.put_mapping),
+            route.post("/_security/role_mapping/{name}", self.put_mapping),
+            route.delete("/_security/role_mapping/{name}", self.delete_mapping),
         ]
 
     async def stored(self) -> dict[str, RoleMapping]:
@@ -60,14 +62,14 @@ class RoleMappingApi:
                 continue
         return found
 
-    async def get_mappings(self, request: web.Request) -> web.Response:
+    async def get_mappings(self, request: Request) -> web.Response:
         names = [n for n in request.match_info.get("name", "").split(",") if n]
         every = await self.stored()
         chosen = {n: m for n, m in every.items() if not names or n in names}
         body = {name: mapping.to_json() for name, mapping in chosen.items()}
         return json_response(body, 200 if body or not names else 404)
 
-    async def put_mapping(self, request: web.Request) -> web.Response:
+    async def put_mapping(self, request: Request) -> web.Response:
         name = request.match_info["name"]
         body = await read_json(request, f"role-mapping [{name}]")
         try:
@@ -83,7 +85,7 @@ class RoleMappingApi:
         config_change(request, "put_role_mapping", change)
         return json_response({"role_mapping": {"created": existing is None}})
 
-    async def delete_mapping(self, request: web.Request) -> web.Response:
+    async def delete_mapping(self, request: Request) -> web.Response:
         name = request.match_info["name"]
         found = await self._security.index.delete(mapping_doc_id(name))
         self._security.changed_locally()

@@ -26,6 +26,8 @@ from bastion.rest.security.app_privileges import actions_allow, load_definitions
 from bastion.rest.security.role_query import query_roles
 from bastion.rest.security.users import authentication, json_response, read_json
 from bastion.security import Security
+from bastion.transport import http as route
+from bastion.transport.http import Request
 
 
 def _descriptor_json(descriptor: RoleDescriptor) -> dict[str, Any]:
@@ -45,25 +47,25 @@ class RoleApi:
     def __init__(self, security: Security) -> None:
         self._security = security
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[route.Route]:
         return [
-            web.get("/_security/role", self.get_roles),
-            web.get("/_security/role/", self.get_roles),
-            web.get("/_security/role/{name}", self.get_roles),
-            web.post("/_security/role", self.bulk_put),
-            web.delete("/_security/role", self.bulk_delete),
-            web.put("/_security/role/{name}", self.put_role),
-            web.post("/_security/role/{name}", self.put_role),
-            web.delete("/_security/role/{name}", self.delete_role),
-            web.post("/_security/role/{name}/_clear_cache", self.clear_cache),
-            web.get("/_security/_query/role", self.query),
-            web.post("/_security/_query/role", self.query),
-            web.get("/_security/privilege/_builtin", self.builtin),
-            web.get("/_security/user/_has_privileges", self.has_privileges),
-            web.post("/_security/user/_has_privileges", self.has_privileges),
-            web.get("/_security/user/{username}/_has_privileges", self.has_privileges),
-            web.post("/_security/user/{username}/_has_privileges", self.has_privileges),
-            web.get("/_security/user/_privileges", self.user_privileges),
+            route.get("/_security/role", self.get_roles),
+            route.get("/_security/role/", self.get_roles),
+            route.get("/_security/role/{name}", self.get_roles),
+            route.post("/_security/role", self.bulk_put),
+            route.delete("/_security/role", self.bulk_delete),
+            route.put("/_security/role/{name}", self.put_role),
+            route.post("/_security/role/{name}", self.put_role),
+            route.delete("/_security/role/{name}", self.delete_role),
+            route.post("/_security/role/{name}/_clear_cache", self.clear_cache),
+            route.get("/_security/_query/role", self.query),
+            route.post("/_security/_query/role", self.query),
+            route.get("/_security/privilege/_builtin", self.builtin),
+            route.get("/_security/user/_has_privileges", self.has_privileges),
+            route.post("/_security/user/_has_privileges", self.has_privileges),
+            route.get("/_security/user/{username}/_has_privileges", self.has_privileges),
+            route.post("/_security/user/{username}/_has_privileges", self.has_privileges),
+            route.get("/_security/user/_privileges", self.user_privileges),
         ]
 
     async def _native(self) -> dict[str, RoleDescriptor]:
@@ -80,7 +82,7 @@ class RoleApi:
                 continue
         return found
 
-    async def get_roles(self, request: web.Request) -> web.Response:
+    async def get_roles(self, request: Request) -> web.Response:
         names = [n for n in request.match_info.get("name", "").split(",") if n]
         roles = self._security.roles
         if not names:
@@ -89,7 +91,7 @@ class RoleApi:
         found = {d.name: _descriptor_json(d) for d in await roles.descriptors(names)}
         return json_response(found, 200 if found else 404)
 
-    async def query(self, request: web.Request) -> web.Response:
+    async def query(self, request: Request) -> web.Response:
         """Native roles only, as in Elasticsearch: file and built-in roles are not queried."""
         raw = await request.read()
         body = await read_json(request, "query role request") if raw.strip() else {}
@@ -104,7 +106,7 @@ class RoleApi:
             found.append(role)
         return json_response({"total": total, "count": len(found), "roles": found})
 
-    async def put_role(self, request: web.Request) -> web.Response:
+    async def put_role(self, request: Request) -> web.Response:
         name = request.match_info["name"]
         body = await read_json(request, f"role [{name}]")
         descriptor = self._parse(name, body)
@@ -129,7 +131,7 @@ class RoleApi:
             raise _role_error(error) from None
         return descriptor
 
-    async def bulk_put(self, request: web.Request) -> web.Response:
+    async def bulk_put(self, request: Request) -> web.Response:
         """`POST /_security/role` with `{"roles": {name: descriptor}}` (Elasticsearch 8.15+):
         each role succeeds or fails on its own."""
         body = await read_json(request, "bulk put roles request")
@@ -159,7 +161,7 @@ class RoleApi:
             answer["errors"] = {"count": len(errors), "details": errors}
         return json_response(answer)
 
-    async def bulk_delete(self, request: web.Request) -> web.Response:
+    async def bulk_delete(self, request: Request) -> web.Response:
         body = await read_json(request, "bulk delete roles request")
         names = body.get("names")
         if set(body) != {"names"} or not isinstance(names, list):
@@ -186,7 +188,7 @@ class RoleApi:
             answer["errors"] = {"count": len(errors), "details": errors}
         return json_response(answer)
 
-    async def delete_role(self, request: web.Request) -> web.Response:
+    async def delete_role(self, request: Request) -> web.Response:
         name = request.match_info["name"]
         if is_reserved_role(name):
             raise illegal_argument(f"role [{name}] is reserved and cannot be deleted")
@@ -195,7 +197,7 @@ class RoleApi:
         config_change(request, "delete_role", {"delete": {"role": {"name": name}}})
         return json_response({"found": found}, 200 if found else 404)
 
-    async def clear_cache(self, request: web.Request) -> web.Response:
+    async def clear_cache(self, request: Request) -> web.Response:
         self._security.roles.invalidate()
         await self._security.index.bump_change_counter()
         settings = self._security.settings
@@ -208,15 +210,15 @@ class RoleApi:
             }
         )
 
-    async def builtin(self, _: web.Request) -> web.Response:
+    async def builtin(self, _: Request) -> web.Response:
         return json_response(builtin_privileges())
 
     # --- privilege checks --------------------------------------------------------------------
 
-    async def _role(self, request: web.Request) -> Role:
+    async def _role(self, request: Request) -> Role:
         return await self._security.roles.role_for(authentication(request))
 
-    async def has_privileges(self, request: web.Request) -> web.Response:
+    async def has_privileges(self, request: Request) -> web.Response:
         username = request.match_info.get("username")
         me = authentication(request).user
         if username is not None and username != me.username:
@@ -273,7 +275,7 @@ class RoleApi:
             }
         )
 
-    async def user_privileges(self, request: web.Request) -> web.Response:
+    async def user_privileges(self, request: Request) -> web.Response:
         role = await self._role(request)
         descriptors = role.descriptors
         return json_response(

@@ -19,11 +19,13 @@ from bastion.authc.service_accounts.token import token_name_error
 from bastion.rest.errors import ElasticsearchError, illegal_argument, validation_error
 from bastion.rest.security.users import json_response
 from bastion.security import Security
+from bastion.transport import http as route
+from bastion.transport.http import Request
 
 _BASE = "/_security/service/{namespace}/{service}"
 
 
-def _account(request: web.Request) -> ServiceAccount:
+def _account(request: Request) -> ServiceAccount:
     principal = f"{request.match_info['namespace']}/{request.match_info['service']}"
     account = SERVICE_ACCOUNTS.get(principal)
     if account is None:
@@ -37,21 +39,21 @@ class ServiceAccountApi:
         self._cluster_name = cluster_name
         self._node_name = node_name
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[route.Route]:
         return [
-            web.get("/_security/service", self.get_accounts),
-            web.get("/_security/service/{namespace}", self.get_accounts),
-            web.get(_BASE, self.get_accounts),
-            web.get(_BASE + "/credential", self.get_credentials),
-            web.post(_BASE + "/credential/token", self.create_token),
-            web.put(_BASE + "/credential/token", self.create_token),
-            web.post(_BASE + "/credential/token/{name}", self.create_token),
-            web.put(_BASE + "/credential/token/{name}", self.create_token),
-            web.delete(_BASE + "/credential/token/{name}", self.delete_token),
-            web.post(_BASE + "/credential/token/{name}/_clear_cache", self.clear_cache),
+            route.get("/_security/service", self.get_accounts),
+            route.get("/_security/service/{namespace}", self.get_accounts),
+            route.get(_BASE, self.get_accounts),
+            route.get(_BASE + "/credential", self.get_credentials),
+            route.post(_BASE + "/credential/token", self.create_token),
+            route.put(_BASE + "/credential/token", self.create_token),
+            route.post(_BASE + "/credential/token/{name}", self.create_token),
+            route.put(_BASE + "/credential/token/{name}", self.create_token),
+            route.delete(_BASE + "/credential/token/{name}", self.delete_token),
+            route.post(_BASE + "/credential/token/{name}/_clear_cache", self.clear_cache),
         ]
 
-    async def get_accounts(self, request: web.Request) -> web.Response:
+    async def get_accounts(self, request: Request) -> web.Response:
         accounts = accounts_matching(
             request.match_info.get("namespace"), request.match_info.get("service")
         )
@@ -59,7 +61,7 @@ class ServiceAccountApi:
             {a.principal: {"role_descriptor": a.role_descriptor.to_json()} for a in accounts}
         )
 
-    async def create_token(self, request: web.Request) -> web.Response:
+    async def create_token(self, request: Request) -> web.Response:
         account = _account(request)
         # Elasticsearch names an unnamed token `token_<random>`.
         name = request.match_info.get("name") or "token_" + secrets.token_urlsafe(15)
@@ -80,14 +82,14 @@ class ServiceAccountApi:
             {"created": True, "token": {"name": name, "value": token.bearer_value()}}
         )
 
-    async def delete_token(self, request: web.Request) -> web.Response:
+    async def delete_token(self, request: Request) -> web.Response:
         account = _account(request)
         found = await self._security.service_accounts.delete_token(
             account, request.match_info["name"]
         )
         return json_response({"found": found}, 200 if found else 404)
 
-    async def get_credentials(self, request: web.Request) -> web.Response:
+    async def get_credentials(self, request: Request) -> web.Response:
         account = _account(request)
         service = self._security.service_accounts
         index_names = await service.index_token_names(account)
@@ -103,7 +105,7 @@ class ServiceAccountApi:
         }
         return json_response(body)
 
-    async def clear_cache(self, request: web.Request) -> web.Response:
+    async def clear_cache(self, request: Request) -> web.Response:
         account = _account(request)
         names = tuple(n for n in request.match_info["name"].split(",") if n)
         self._security.service_accounts.clear_cache(account.principal, names)

@@ -17,6 +17,8 @@ from bastion.authc.tokens.service import InvalidationResult, TokenGrantError, To
 from bastion.rest.errors import ElasticsearchError, validation_error
 from bastion.rest.security.users import json_response, read_json
 from bastion.security import Security
+from bastion.transport import http as route
+from bastion.transport.http import Request
 
 GRANT_TYPES = ("password", "refresh_token", "client_credentials", "_kerberos")
 _FIELDS = {
@@ -72,17 +74,17 @@ class TokenApi:
     def __init__(self, security: Security) -> None:
         self._security = security
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[route.Route]:
         return [
-            web.post("/_security/oauth2/token", self.create),
-            web.delete("/_security/oauth2/token", self.invalidate),
+            route.post("/_security/oauth2/token", self.create),
+            route.delete("/_security/oauth2/token", self.invalidate),
         ]
 
     def _ensure_enabled(self) -> None:
         if not self._security.tokens.enabled:
             raise ElasticsearchError(400, "security_exception", "security tokens are not enabled")
 
-    async def create(self, request: web.Request) -> web.Response:
+    async def create(self, request: Request) -> web.Response:
         self._ensure_enabled()
         body = await read_json(request, "token request")
         unknown = sorted(set(body) - _FIELDS)
@@ -136,7 +138,7 @@ class TokenApi:
             return _grant_error(error.code, error.description)
         return json_response(_token_body(pair, scope))
 
-    async def invalidate(self, request: web.Request) -> web.Response:
+    async def invalidate(self, request: Request) -> web.Response:
         self._ensure_enabled()
         body = await read_json(request, "invalidate token request")
         values = {

@@ -25,6 +25,8 @@ from bastion.rest.errors import ElasticsearchError, illegal_argument, parse_erro
 from bastion.rest.security.user_query import translate_user_query
 from bastion.security import Security
 from bastion.store.security_index import VersionConflict
+from bastion.transport import http as route
+from bastion.transport.http import Request
 
 USER_FIELDS = {"password", "password_hash", "roles", "full_name", "email", "metadata", "enabled"}
 QUERY_FIELDS = {"username", "roles", "enabled", "full_name", "email"}
@@ -40,7 +42,7 @@ def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
 
-async def read_json(request: web.Request, what: str) -> dict[str, Any]:
+async def read_json(request: Request, what: str) -> dict[str, Any]:
     raw = await request.read()
     if not raw.strip():
         raise parse_error(f"failed to parse {what}: request body is required")
@@ -67,7 +69,7 @@ def _conflict(username: str) -> ElasticsearchError:
     )
 
 
-def authentication(request: web.Request) -> Authentication:
+def authentication(request: Request) -> Authentication:
     found: Authentication = request["authentication"]
     return found
 
@@ -77,28 +79,28 @@ class UserApi:
         self._security = security
         self._users = security.users
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[route.Route]:
         return [
-            web.get("/_security/_authenticate", self.authenticate),
-            web.get("/_security/user", self.get_users),
-            web.get("/_security/user/", self.get_users),
-            web.put("/_security/user/_password", self.change_own_password),
-            web.post("/_security/user/_password", self.change_own_password),
-            web.get("/_security/user/{username}", self.get_users),
-            web.put("/_security/user/{username}", self.put_user),
-            web.post("/_security/user/{username}", self.put_user),
-            web.delete("/_security/user/{username}", self.delete_user),
-            web.put("/_security/user/{username}/_password", self.change_password),
-            web.post("/_security/user/{username}/_password", self.change_password),
-            web.put("/_security/user/{username}/_enable", self.enable),
-            web.post("/_security/user/{username}/_enable", self.enable),
-            web.put("/_security/user/{username}/_disable", self.disable),
-            web.post("/_security/user/{username}/_disable", self.disable),
-            web.get("/_security/_query/user", self.query_users),
-            web.post("/_security/_query/user", self.query_users),
+            route.get("/_security/_authenticate", self.authenticate),
+            route.get("/_security/user", self.get_users),
+            route.get("/_security/user/", self.get_users),
+            route.put("/_security/user/_password", self.change_own_password),
+            route.post("/_security/user/_password", self.change_own_password),
+            route.get("/_security/user/{username}", self.get_users),
+            route.put("/_security/user/{username}", self.put_user),
+            route.post("/_security/user/{username}", self.put_user),
+            route.delete("/_security/user/{username}", self.delete_user),
+            route.put("/_security/user/{username}/_password", self.change_password),
+            route.post("/_security/user/{username}/_password", self.change_password),
+            route.put("/_security/user/{username}/_enable", self.enable),
+            route.post("/_security/user/{username}/_enable", self.enable),
+            route.put("/_security/user/{username}/_disable", self.disable),
+            route.post("/_security/user/{username}/_disable", self.disable),
+            route.get("/_security/_query/user", self.query_users),
+            route.post("/_security/_query/user", self.query_users),
         ]
 
-    async def authenticate(self, request: web.Request) -> web.Response:
+    async def authenticate(self, request: Request) -> web.Response:
         return json_response(authentication(request).to_json())
 
     # --- read -----------------------------------------------------------------------------
@@ -114,7 +116,7 @@ class UserApi:
         users += [user_from_source(doc.source) for doc in docs]
         return users
 
-    async def get_users(self, request: web.Request) -> web.Response:
+    async def get_users(self, request: Request) -> web.Response:
         names = [n for n in request.match_info.get("username", "").split(",") if n]
         if not names:
             return json_response(
@@ -163,7 +165,7 @@ class UserApi:
             return password_hash
         return None
 
-    async def put_user(self, request: web.Request) -> web.Response:
+    async def put_user(self, request: Request) -> web.Response:
         username = request.match_info["username"]
         body = await read_json(request, "add user request")
         for key in body:
@@ -229,7 +231,7 @@ class UserApi:
             409, "version_conflict_engine_exception", "user was changed concurrently, retry"
         )
 
-    async def delete_user(self, request: web.Request) -> web.Response:
+    async def delete_user(self, request: Request) -> web.Response:
         username = request.match_info["username"]
         if username in RESERVED_USERS or username == self._security.authc.anonymous_username:
             raise illegal_argument(f"user [{username}] is reserved and cannot be deleted")
@@ -238,13 +240,13 @@ class UserApi:
         config_change(request, "delete_user", {"delete": {"user": {"name": username}}})
         return json_response({"found": found}, 200 if found else 404)
 
-    async def change_own_password(self, request: web.Request) -> web.Response:
+    async def change_own_password(self, request: Request) -> web.Response:
         return await self._change_password(request, authentication(request).user.username)
 
-    async def change_password(self, request: web.Request) -> web.Response:
+    async def change_password(self, request: Request) -> web.Response:
         return await self._change_password(request, request.match_info["username"])
 
-    async def _change_password(self, request: web.Request, username: str) -> web.Response:
+    async def _change_password(self, request: Request, username: str) -> web.Response:
         body = await read_json(request, "change password request")
         for key in body:
             if key not in ("password", "password_hash"):
@@ -282,13 +284,13 @@ class UserApi:
             409, "version_conflict_engine_exception", "user was changed concurrently, retry"
         )
 
-    async def enable(self, request: web.Request) -> web.Response:
+    async def enable(self, request: Request) -> web.Response:
         return await self._set_enabled(request, True)
 
-    async def disable(self, request: web.Request) -> web.Response:
+    async def disable(self, request: Request) -> web.Response:
         return await self._set_enabled(request, False)
 
-    async def _set_enabled(self, request: web.Request, enabled: bool) -> web.Response:
+    async def _set_enabled(self, request: Request, enabled: bool) -> web.Response:
         username = request.match_info["username"]
         if authentication(request).user.username == username:
             raise illegal_argument("users may not update the enabled status of their own account")
@@ -335,7 +337,7 @@ class UserApi:
 
     # --- query ----------------------------------------------------------------------------
 
-    async def query_users(self, request: web.Request) -> web.Response:
+    async def query_users(self, request: Request) -> web.Response:
         raw = await request.read()
         body = await read_json(request, "query user request") if raw.strip() else {}
         search = translate_user_query(body)
