@@ -136,7 +136,7 @@ class Security:
         for config in realm_configs(settings):
             cache = CredentialCache[User](ttl=config.cache_ttl, max_users=config.cache_max_users)
             if config.type == "native":
-                realms.append(NativeRealm(config.name, config.order, self.users, cache, decoy))
+                realms.append(NativeRealm(config.name, config.order, self.users, cache))
             elif config.type == "file":
                 realms.append(FileRealm(config.name, config.order, config_dir, cache))
         self._file_realms = [realm for realm in realms if isinstance(realm, FileRealm)]
@@ -144,6 +144,7 @@ class Security:
             realms,
             anonymous_access(settings),
             BruteForceProtection(BruteForcePolicy.from_settings(settings)),
+            decoy=decoy,
         )
         self.api_keys = ApiKeyService(
             self.index,

@@ -362,6 +362,28 @@ def test_anonymous_access(start_gateway: GatewayFactory) -> None:
         gateway.url, "GET", "/_security/_authenticate", auth=("elastic", "wrong-password")
     )
     assert status == 401
+    # What the anonymous roles do not grant is refused with 403 (authz_exception: true) ...
+    status, _, _ = http_request(gateway.url, "GET", "/_security/user", auth=None)
+    assert status == 403
+
+
+def test_anonymous_denial_can_ask_for_credentials(start_gateway: GatewayFactory) -> None:
+    gateway = start_gateway(
+        "-E",
+        "xpack.security.authc.anonymous.roles=viewer",
+        "-E",
+        "xpack.security.authc.anonymous.authz_exception=false",
+    )
+    status, headers, body = http_request(gateway.url, "GET", "/_security/user", auth=None)
+    assert status == 401
+    assert "www-authenticate" in headers
+    error = json.loads(body)["error"]
+    assert error["header"]["WWW-Authenticate"][0].startswith("Basic ")
+    assert (
+        error["reason"] == "action [cluster:admin/xpack/security/user/get] requires authentication"
+    )
+    status, _, _ = http_request(gateway.url, "GET", "/_security/_authenticate", auth=None)
+    assert status == 200
 
 
 def test_change_seen_by_a_second_gateway_within_a_second(start_gateway: GatewayFactory) -> None:
@@ -475,6 +497,10 @@ def test_brute_force_protection_delays_then_locks(start_gateway: GatewayFactory)
         "bastion.security.authc.brute_force.lock_after=4",
         "-E",
         "bastion.security.authc.brute_force.max_delay=200ms",
+        "-E",
+        "xpack.security.audit.enabled=true",
+        "-E",
+        "xpack.security.audit.logfile.events.include=authentication_failed",
     )
     admin = client_for(gateway, *ELASTIC)
     name = new_name()
@@ -493,3 +519,20 @@ def test_brute_force_protection_delays_then_locks(start_gateway: GatewayFactory)
     # elastic from loopback is never locked out, even though this address is.
     status, _, _ = http_request(gateway.url, "GET", "/_security/_authenticate")
     assert status == 200
+    # The audit trail shows what brute-force protection did to each failed attempt.
+    audit_log = gateway.home / "logs" / "bastion_audit.json"
+    deadline = time.monotonic() + 10
+    while True:
+        lines = audit_log.read_bytes().splitlines() if audit_log.exists() else []
+        failed = [json.loads(line) for line in lines if line.endswith(b"}")]
+        failed = [e for e in failed if e.get("user.name") == name]
+        if len(failed) == 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [e.get("bastion.brute_force") for e in failed] == [
+        None,
+        None,
+        "delayed",
+        "delayed",
+        "locked",
+    ]

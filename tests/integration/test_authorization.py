@@ -251,6 +251,11 @@ def test_aliases_need_manage_on_indices_and_aliases(
         "/{logs}-1,{secret}/_count",
         "/{secret}/_search/template",
         "/<{secret}>/_search",
+        "/{logs}-1/../{secret}/_search",
+        "/{logs}-1/%2e%2e/{secret}/_search",
+        "/%2e%2e/{secret}/_search",
+        "/{secret}./_search",
+        "/{secret}%2E/_search",
     ],
 )
 def test_path_tricks_do_not_reach_a_forbidden_index(
@@ -260,6 +265,45 @@ def test_path_tricks_do_not_reach_a_forbidden_index(
     status, body = call(gateway, "alice", world, "GET", path, {"query": {"match_all": {}}})
     assert status in (400, 403, 404), body
     assert world["secret"] not in json.dumps((body or {}).get("hits", {}))
+
+
+@pytest.mark.parametrize(
+    "path", ["/_search?index={secret}", "/{logs}-1/_search?index={secret}&size=100"]
+)
+def test_an_index_parameter_does_not_widen_a_search(
+    gateway: Gateway, world: dict[str, str], path: str
+) -> None:
+    path = path.format(secret=world["secret"], logs=world["logs"])
+    status, body = call(gateway, "alice", world, "GET", path)
+    assert status in (200, 400), body
+    if status == 200:  # the engine ignores the parameter; the path says what is searched
+        assert all(h["_index"].startswith(world["logs"]) for h in body["hits"]["hits"])
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/{logs}-1/_search", {"X-HTTP-Method-Override": "DELETE"}),
+        ("/{logs}-1/_search", {"X-Method-Override": "DELETE"}),
+        ("/{logs}-1/_search?_method=DELETE", {}),
+    ],
+)
+def test_method_overrides_do_not_change_the_action(
+    gateway: Gateway, world: dict[str, str], path: str, headers: dict[str, str]
+) -> None:
+    # alice may read the index but not delete it: the engine must see a search, nothing more.
+    path = path.format(logs=world["logs"])
+    status, _, _ = http_request(
+        gateway.url,
+        "GET",
+        path,
+        None,
+        headers,
+        auth=(f"alice-{world['tag']}", PASSWORD),
+    )
+    assert status in (200, 400)
+    status, _, _ = http_request(gateway.url, "HEAD", f"/{world['logs']}-1")
+    assert status == 200
 
 
 def test_restricted_indices(gateway: Gateway, world: dict[str, str]) -> None:

@@ -86,11 +86,18 @@ def test_unknown_environment_setting_names_the_variable() -> None:
         ("bastion.backend.hosts", "http://x:9200/path", "path"),
         ("bastion.engine.heap.max", "lots", "heap size"),
         ("bastion.workers", "0", "between 1 and 64"),
+        ("xpack.security.authc.realms.native.n1.cache.hash_algo", "bcrypt", "use \\[ssha256\\]"),
     ],
 )
 def test_bad_values(key: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(None, overrides={key: value}, environ={})
+
+
+def test_realm_cache_hash_algo_ssha256_is_accepted() -> None:
+    key = "xpack.security.authc.realms.file.f1.cache.hash_algo"
+    settings = load_settings(None, overrides={key: "ssha256"}, environ={})
+    assert settings.get(s.REALM_CACHE_HASH_ALGO, key) == "ssha256"
 
 
 def test_malformed_yaml_is_an_error(tmp_path: Path) -> None:

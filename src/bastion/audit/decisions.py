@@ -87,7 +87,7 @@ def authentication_refused(
     elif not authorization:
         audit.anonymous_access_denied()
     else:
-        audit.authentication_failed(username)
+        audit.authentication_failed(username, error.brute_force)
 
 
 @_safe

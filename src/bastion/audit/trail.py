@@ -310,11 +310,13 @@ class RequestAudit:
         fields.update(self._rest())
         self._emit("rest", "authentication_success", fields, _info(authentication))
 
-    def authentication_failed(self, username: str | None) -> None:
+    def authentication_failed(self, username: str | None, brute_force: str | None = None) -> None:
         if not self.wants("authentication_failed"):
             return
         fields: dict[str, Any] = {"user.name": username} if username is not None else {}
         fields.update(self._rest())
+        if brute_force is not None:  # Bastion's: brute-force protection locked or delayed it
+            fields["bastion.brute_force"] = brute_force
         self._emit("rest", "authentication_failed", fields, EventInfo(user=username))
 
     def realm_authentication_failed(self, realm: RealmRef, username: str) -> None:

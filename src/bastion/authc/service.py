@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bastion.authc.brute_force import BruteForcePolicy, BruteForceProtection
+from bastion.authc.password_hashing import Hasher
 from bastion.authc.realms.base import Outcome, Realm, UsernamePasswordToken
 from bastion.authc.user import Authentication, RealmRef, User
 
@@ -36,10 +37,12 @@ SchemeAuthenticator = Callable[[str, str, str | None], Awaitable["Authentication
 class AuthenticationError(Exception):
     """A 401 (or 403 for run_as) in Elasticsearch's `security_exception` shape."""
 
-    def __init__(self, reason: str, status: int = 401) -> None:
+    def __init__(self, reason: str, status: int = 401, brute_force: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        # "locked" or "delayed" when brute-force protection acted on this attempt (for the audit)
+        self.brute_force = brute_force
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +83,13 @@ class AuthenticationService:
         realms: Sequence[Realm],
         anonymous: AnonymousAccess | None,
         brute_force: BruteForceProtection | None = None,
+        *,
+        decoy: tuple[Hasher, str] | None = None,
     ) -> None:
         self.realms = tuple(sorted(realms, key=lambda realm: realm.order))
+        # Checked when no realm checked a stored hash (an unknown user), so that a failed login
+        # costs one hash check whoever the user is and whichever realm knows them.
+        self._decoy = decoy
         self.anonymous = anonymous
         self._brute_force = brute_force or BruteForceProtection(BruteForcePolicy(enabled=False))
         self._schemes: dict[str, SchemeAuthenticator] = {}
@@ -136,18 +144,25 @@ class AuthenticationService:
         if not decision.allowed:
             # Refused before the password is checked, with the answer of a wrong password.
             log.warning("login of user [%s] from [%s] is locked", token.username, address)
+            failed.brute_force = "locked"
             raise failed
         if decision.delay:
+            failed.brute_force = "delayed"
             await asyncio.sleep(decision.delay)
+        verified = False
         for realm in self.realms:
             result = await realm.authenticate(token)
             if result.outcome is Outcome.SUCCESS and result.user is not None:
                 self._brute_force.record_success(token.username, address, time.monotonic())
                 return Authentication(result.user, realm.ref, realm.ref)
+            verified = verified or result.verified
             if self.realm_failure_listener is not None:
                 self.realm_failure_listener(realm.ref, token.username)
             if result.outcome is Outcome.TERMINATE:
                 break
+        if not verified and self._decoy is not None:
+            hasher, decoy_hash = self._decoy
+            await asyncio.to_thread(hasher.verify, token.password, decoy_hash)
         self._brute_force.record_failure(token.username, address, time.monotonic())
         log.info("authentication of user [%s] from [%s] failed", token.username, address)
         raise failed

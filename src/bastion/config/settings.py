@@ -68,6 +68,15 @@ def _bool(value: Any) -> bool:
     raise ValueError("expected [true] or [false]")
 
 
+def _only(value: Any, supported: str) -> str:
+    text = str(value).strip().lower()
+    if text != supported:
+        raise ValueError(
+            f"[{text}] is not supported; Bastion's credential caches use [{supported}]"
+        )
+    return text
+
+
 def _byte_size(value: Any) -> int:
     return (
         value
@@ -237,6 +246,12 @@ REALM_CACHE_MAX_USERS = Setting(
     100_000,
     _int_in(0, 10_000_000),
     "Credential cache size.",
+)
+REALM_CACHE_HASH_ALGO = Setting(
+    "xpack.security.authc.realms.*.*.cache.hash_algo",
+    "ssha256",
+    lambda value: _only(value, "ssha256"),
+    "How the credential cache hashes passwords (salted SHA-256).",
 )
 ANONYMOUS_USERNAME = Setting(
     "xpack.security.authc.anonymous.username", "_anonymous", _str, "Anonymous user name."
@@ -558,6 +573,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     REALM_ENABLED,
     REALM_CACHE_TTL,
     REALM_CACHE_MAX_USERS,
+    REALM_CACHE_HASH_ALGO,
     ANONYMOUS_USERNAME,
     ANONYMOUS_ROLES,
     ANONYMOUS_AUTHZ_EXCEPTION,

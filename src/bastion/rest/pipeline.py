@@ -120,6 +120,18 @@ class RestPipeline:
                 )
             except ElasticsearchError as error:
                 audited.refused(audit, authentication, match, error)
+                anonymous = self._security.authc.anonymous
+                if (
+                    error.status == 403
+                    and authentication.type == "anonymous"
+                    and anonymous is not None
+                    and not anonymous.authz_exception
+                ):
+                    # As Elasticsearch: ask for credentials instead of refusing the anonymous.
+                    action = match.action if match else request.method + " " + request.path
+                    return self._authentication_failed(
+                        AuthenticationError(f"action [{action}] requires authentication")
+                    )
                 raise
             audited.authorized(audit, authentication, match, body, authorized)
             request["authorized"] = authorized

@@ -19,6 +19,8 @@ class Outcome(Enum):
 class AuthenticationResult:
     outcome: Outcome
     user: User | None = None
+    # A password was checked against a stored hash: the chain need not spend a decoy check.
+    verified: bool = False
 
     @staticmethod
     def success(user: User) -> AuthenticationResult:
@@ -26,7 +28,8 @@ class AuthenticationResult:
 
 
 CONTINUE = AuthenticationResult(Outcome.CONTINUE)
-TERMINATE = AuthenticationResult(Outcome.TERMINATE)
+WRONG_PASSWORD = AuthenticationResult(Outcome.CONTINUE, verified=True)
+TERMINATE = AuthenticationResult(Outcome.TERMINATE, verified=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,12 @@ from bastion.authc.file_users import (
 )
 from bastion.authc.native_users import RESERVED_USERS
 from bastion.authc.password_hashing import hasher_for_hash
-from bastion.authc.realms.base import CONTINUE, AuthenticationResult, UsernamePasswordToken
+from bastion.authc.realms.base import (
+    CONTINUE,
+    WRONG_PASSWORD,
+    AuthenticationResult,
+    UsernamePasswordToken,
+)
 from bastion.authc.user import RealmRef, User
 
 log = logging.getLogger(__name__)
@@ -97,7 +102,7 @@ class FileRealm:
         user = await self._cache.authenticate(
             token.username, token.password, lambda: self._verify(token)
         )
-        return AuthenticationResult.success(user) if user else CONTINUE
+        return AuthenticationResult.success(user) if user else WRONG_PASSWORD
 
     async def lookup_user(self, username: str) -> User | None:
         return self._user(username) if username in self._contents.hashes else None

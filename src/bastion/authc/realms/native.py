@@ -6,8 +6,13 @@ import asyncio
 
 from bastion.authc.credential_cache import CredentialCache
 from bastion.authc.native_users import RESERVED_USERS, NativeUsers
-from bastion.authc.password_hashing import Hasher, hasher_for_hash
-from bastion.authc.realms.base import CONTINUE, AuthenticationResult, UsernamePasswordToken
+from bastion.authc.password_hashing import hasher_for_hash
+from bastion.authc.realms.base import (
+    CONTINUE,
+    WRONG_PASSWORD,
+    AuthenticationResult,
+    UsernamePasswordToken,
+)
 from bastion.authc.user import RealmRef, User
 
 
@@ -18,20 +23,16 @@ class NativeRealm:
         order: int,
         users: NativeUsers,
         cache: CredentialCache[User],
-        decoy: tuple[Hasher, str],
     ) -> None:
         self.ref = RealmRef(name, "native")
         self.order = order
         self._users = users
         self._cache = cache
-        # Unknown users are checked against a decoy hash so they cost as much as a wrong password.
-        self._decoy = decoy
 
-    async def _verify(self, token: UsernamePasswordToken) -> User | None:
+    async def _verify(self, token: UsernamePasswordToken, unknown: list[bool]) -> User | None:
         stored = await self._users.get(token.username)
         if stored is None:
-            hasher, decoy_hash = self._decoy
-            await asyncio.to_thread(hasher.verify, token.password, decoy_hash)
+            unknown.append(True)  # no hash was checked: the chain spends its decoy check
             return None
         try:
             hasher = hasher_for_hash(stored.password_hash)
@@ -43,11 +44,12 @@ class NativeRealm:
     async def authenticate(self, token: UsernamePasswordToken) -> AuthenticationResult:
         if token.username in RESERVED_USERS:
             return CONTINUE
+        unknown: list[bool] = []
         user = await self._cache.authenticate(
-            token.username, token.password, lambda: self._verify(token)
+            token.username, token.password, lambda: self._verify(token, unknown)
         )
         if user is None or not user.enabled:
-            return CONTINUE
+            return CONTINUE if unknown else WRONG_PASSWORD
         return AuthenticationResult.success(user)
 
     async def lookup_user(self, username: str) -> User | None:
