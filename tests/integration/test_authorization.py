@@ -524,6 +524,72 @@ def test_role_mapping_api(admin: Elasticsearch, tag: str) -> None:
     assert error.value.status_code == 404
 
 
+def test_role_mappings_match_native_and_file_users(
+    gateway: Gateway, admin: Elasticsearch, tag: str
+) -> None:
+    """Mappings are for the external realms (as in Elasticsearch, the native and file realms
+    assign roles themselves); their rules and templates are checked here against what the
+    native and file realms know of a user: name, realm and metadata."""
+    import subprocess
+    import sys
+
+    from bastion.authz.role_mapping import UserData, parse_role_mapping, resolve_roles
+
+    native_name, file_name = f"mapped-{tag}", f"mappedfile-{tag}"
+    admin.security.put_user(
+        username=native_name, password=PASSWORD, roles=[], metadata={"team": "ops", "level": 3}
+    )
+    home = str(gateway.home)
+    command = ["users", "useradd", file_name, "-p", PASSWORD, "--home", home]
+    subprocess.run([sys.executable, "-m", "bastion", *command], check=True, capture_output=True)
+    bodies = {
+        f"ops-{tag}": {
+            "roles": ["viewer"],
+            "rules": {
+                "all": [
+                    {"field": {"realm.name": "default_native"}},
+                    {"field": {"metadata.team": "ops"}},
+                ]
+            },
+        },
+        f"per-user-{tag}": {
+            "role_templates": [{"template": {"source": "user_{{_user.username}}"}}],
+            "rules": {"field": {"username": f"mapped*-{tag}"}},
+        },
+        f"file-only-{tag}": {
+            "roles": ["editor"],
+            "rules": {
+                "all": [
+                    {"field": {"realm.name": "default_file"}},
+                    {"except": {"field": {"metadata.level": 3}}},
+                ]
+            },
+        },
+    }
+    for name, body in bodies.items():
+        admin.security.put_role_mapping(name=name, enabled=True, **body)
+    stored = admin.security.get_role_mapping(name=",".join(bodies)).body
+    mappings = [parse_role_mapping(name, stored[name], validate=False) for name in bodies]
+
+    def mapped(username: str) -> set[str]:
+        deadline = time.monotonic() + 10  # the file realm reads its files within a second
+        while True:
+            status, _, raw = http_request(
+                gateway.url, "GET", "/_security/_authenticate", auth=(username, PASSWORD)
+            )
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        me = json.loads(raw)
+        user = UserData(
+            me["username"], me["authentication_realm"]["name"], None, (), me["metadata"]
+        )
+        return resolve_roles(mappings, user)
+
+    assert mapped(native_name) == {"viewer", f"user_{native_name}"}
+    assert mapped(file_name) == {"editor", f"user_{file_name}"}
+
+
 def test_application_privileges(gateway: Gateway, admin: Elasticsearch, tag: str) -> None:
     app = f"myapp-{tag}"
     created = admin.security.put_privileges(

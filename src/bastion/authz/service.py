@@ -43,7 +43,7 @@ from bastion.authz.interceptors.multi import (
     authorize_msearch,
 )
 from bastion.authz.messages import denied_cluster, denied_indices, denied_run_as
-from bastion.authz.permission import Role
+from bastion.authz.permission import Role, is_restricted
 from bastion.authz.role_store import RoleStore
 from bastion.backend.metadata import MetadataCache
 from bastion.rest.errors import ElasticsearchError
@@ -174,7 +174,7 @@ class AuthorizationService:
                 )
             # An alias grants what its name grants, but never a restricted index behind it.
             members = metadata.aliases.get(name, ())
-            return all(role.allows_index(action, m) for m in members if m.startswith(".bastion"))
+            return all(role.allows_index(action, m) for m in members if is_restricted(m))
 
         return allowed
 
