@@ -536,3 +536,36 @@ def test_brute_force_protection_delays_then_locks(start_gateway: GatewayFactory)
         "delayed",
         "locked",
     ]
+
+
+def test_realm_chain_follows_order_and_enabled(start_gateway: GatewayFactory) -> None:
+    import subprocess
+    import sys
+
+    def add_file_user(gateway: Gateway, name: str) -> None:
+        command = ["users", "useradd", name, "-p", "file-password", "--home", str(gateway.home)]
+        subprocess.run([sys.executable, "-m", "bastion", *command], check=True, capture_output=True)
+
+    def realm_of(gateway: Gateway, name: str, password: str) -> str:
+        assert wait_for_status(gateway, (name, password), 200) == 200
+        raw = http_request(gateway.url, "GET", "/_security/_authenticate", auth=(name, password))[2]
+        return str(json.loads(raw)["authentication_realm"]["name"])
+
+    realms = ("-E", "xpack.security.authc.realms.file.f1.order=0")
+    realms += ("-E", "xpack.security.authc.realms.native.n1.order=1")
+    gateway = start_gateway(*realms)
+    name = new_name()
+    client_for(gateway, *ELASTIC).security.put_user(
+        username=name, password="native-password", roles=[]
+    )
+    add_file_user(gateway, name)
+    # The same name in both realms: the file realm is asked first; a wrong password for it
+    # passes on to the native realm.
+    assert realm_of(gateway, name, "file-password") == "f1"
+    assert realm_of(gateway, name, "native-password") == "n1"
+
+    disabled = start_gateway(*realms, "-E", "xpack.security.authc.realms.file.f1.enabled=false")
+    add_file_user(disabled, name)
+    time.sleep(1.5)  # the file realm would have read its file by now, were it enabled
+    assert wait_for_status(disabled, (name, "file-password"), 401) == 401
+    assert realm_of(disabled, name, "native-password") == "n1"
