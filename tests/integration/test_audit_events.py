@@ -60,7 +60,8 @@ def wait_events(
         if predicate(found):
             return found
         if time.monotonic() > deadline:
-            raise AssertionError(f"audit log never matched; it holds {found}")
+            mine = [e for e in found if e.get("origin.type") != "local_node"]
+            raise AssertionError(f"audit log never matched; it holds {mine[-6:]}")
         time.sleep(0.05)
 
 
@@ -357,3 +358,137 @@ def test_delete_user_and_log_integrity(audited: Gateway) -> None:
     key = (audited.home / "config" / "audit_signing.key").read_text().strip()
     assert verify([log_path(audited)], bytes.fromhex(key)).problem is None
     assert oct(log_path(audited).stat().st_mode & 0o777) == "0o600"
+
+
+def _config_changes(gateway: Gateway, opaque_id: str, count: int) -> list[Event]:
+    found = of_request(gateway, opaque_id, count)
+    return [e for e in found if e["event.type"] == "security_config_change"]
+
+
+def _send(gateway: Gateway, method: str, path: str, opaque_id: str, body: Any) -> Any:
+    headers = {"X-Opaque-Id": opaque_id, "Content-Type": "application/json"}
+    status, _, raw = http_request(gateway.url, method, path, orjson.dumps(body), headers)
+    assert status == 200, raw
+    return orjson.loads(raw)
+
+
+def test_api_key_changes_and_use(audited: Gateway) -> None:
+    body = {
+        "name": "audited-key",
+        "expiration": "1d",
+        "role_descriptors": {
+            "r1": {"cluster": ["monitor"], "indices": [{"names": ["a*"], "privileges": ["read"]}]}
+        },
+        "metadata": {"m": 1},
+    }
+    key = _send(audited, "POST", "/_security/api_key", "t-key", body)
+    [change] = _config_changes(audited, "t-key", 3)
+    common(change, "create_apikey", "security_config_change")
+    descriptor = {
+        "cluster": ["monitor"],
+        "indices": [{"names": ["a*"], "privileges": ["read"]}],
+        "applications": [],
+        "run_as": [],
+    }
+    assert change["create"] == {
+        "apikey": {
+            "id": key["id"],
+            "name": "audited-key",
+            "type": "rest",
+            "expiration": "1d",
+            "role_descriptors": [descriptor],
+            "metadata": {"m": 1},
+        }
+    }
+
+    # Requests authenticated with the key name it and its type.
+    headers = {"X-Opaque-Id": "t-key-use", "Authorization": "ApiKey " + key["encoded"]}
+    status, _, _ = http_request(audited.url, "GET", "/_cluster/health", None, headers, None)
+    assert status == 200
+    success = of_request(audited, "t-key-use", 2)[0]
+    assert success["event.action"] == "authentication_success"
+    assert success["authentication.type"] == "API_KEY"
+    assert (success["apikey.id"], success["apikey.name"]) == (key["id"], "audited-key")
+    assert success["user.name"] == ELASTIC[0]
+
+    path = f"/_security/api_key/{key['id']}"
+    _send(audited, "PUT", path, "t-key-update", {"metadata": {"m": 2}})
+    [change] = _config_changes(audited, "t-key-update", 3)
+    assert change["event.action"] == "change_apikey"
+    assert change["change"] == {
+        "apikey": {"id": key["id"], "type": "rest", "metadata": {"m": 2}, "expiration": None}
+    }
+    bulk = {"ids": [key["id"]], "metadata": {}}
+    _send(audited, "POST", "/_security/api_key/_bulk_update", "t-key-bulk", bulk)
+    [change] = _config_changes(audited, "t-key-bulk", 3)
+    assert change["event.action"] == "change_apikeys"
+    assert change["change"] == {
+        "apikeys": {"ids": [key["id"]], "type": "rest", "metadata": {}, "expiration": None}
+    }
+    _send(audited, "DELETE", "/_security/api_key", "t-key-invalidate", {"ids": [key["id"]]})
+    [change] = _config_changes(audited, "t-key-invalidate", 3)
+    assert change["event.action"] == "invalidate_apikeys"
+    assert change["invalidate"] == {
+        "apikeys": {"ids": [key["id"]], "owned_by_authenticated_user": False}
+    }
+
+    grant = {
+        "grant_type": "password",
+        "username": ELASTIC[0],
+        "password": ELASTIC[1],
+        "api_key": {"name": "granted-key"},
+    }
+    granted = _send(audited, "POST", "/_security/api_key/grant", "t-key-grant", grant)
+    [change] = _config_changes(audited, "t-key-grant", 3)
+    assert change["event.action"] == "create_apikey"
+    assert change["create"]["apikey"]["id"] == granted["id"]
+    assert change["create"]["grant"] == {
+        "type": "password",
+        "user": {"name": ELASTIC[0], "has_password": True},
+    }
+    text = log_path(audited).read_text()
+    assert key["api_key"] not in text
+    assert granted["api_key"] not in text
+    assert ELASTIC[1] not in text
+
+
+def test_service_token_changes_and_use(audited: Gateway) -> None:
+    path = "/_security/service/elastic/fleet-server/credential/token/audited-token"
+    token = _send(audited, "POST", path, "t-token", None)["token"]
+    [change] = _config_changes(audited, "t-token", 3)
+    common(change, "create_service_token", "security_config_change")
+    service_token = {"namespace": "elastic", "service": "fleet-server", "name": "audited-token"}
+    assert change["create"] == {"service_token": service_token}
+
+    headers = {"X-Opaque-Id": "t-token-use", "Authorization": "Bearer " + token["value"]}
+    status, _, _ = http_request(audited.url, "GET", "/_security/_authenticate", None, headers, None)
+    assert status == 200
+    success = of_request(audited, "t-token-use", 2)[0]
+    assert success["event.action"] == "authentication_success"
+    assert success["authentication.type"] == "TOKEN"
+    assert success["user.name"] == "elastic/fleet-server"
+    assert success["authentication.token.name"] == "audited-token"
+    assert success["authentication.token.type"] == "_service_account_index"
+
+    _send(audited, "DELETE", path, "t-token-delete", None)
+    [change] = _config_changes(audited, "t-token-delete", 3)
+    assert change["event.action"] == "delete_service_token"
+    assert change["delete"] == {"service_token": service_token}
+    assert token["value"] not in log_path(audited).read_text()
+
+
+def test_privilege_and_role_deletions(audited: Gateway) -> None:
+    privileges = {"audit-app": {"read": {"actions": ["data:read/*"]}}}
+    _send(audited, "PUT", "/_security/privilege", "t-privileges", privileges)
+    [change] = _config_changes(audited, "t-privileges", 3)
+    assert change["event.action"] == "put_privileges"
+    assert change["put"]["privileges"]["application"] == "audit-app"
+    _send(audited, "DELETE", "/_security/privilege/audit-app/read", "t-del-privileges", None)
+    [change] = _config_changes(audited, "t-del-privileges", 3)
+    assert change["event.action"] == "delete_privileges"
+    assert change["delete"] == {"privileges": {"application": "audit-app", "privileges": ["read"]}}
+    _send(audited, "PUT", "/_security/role/audit_gone", "t-role-gone", {"cluster": ["monitor"]})
+    _send(audited, "DELETE", "/_security/role/audit_gone", "t-del-role", None)
+    [change] = _config_changes(audited, "t-del-role", 3)
+    assert change["event.action"] == "delete_role"
+    assert change["delete"] == {"role": {"name": "audit_gone"}}

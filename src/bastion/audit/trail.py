@@ -105,6 +105,9 @@ def _user_fields(authentication: Authentication, *, run_as_event: bool) -> dict[
         fields["apikey.id"] = authentication.api_key.id
         if authentication.api_key.name is not None:
             fields["apikey.name"] = authentication.api_key.name
+    if authentication.token is not None:  # a service account token
+        fields["authentication.token.name"] = authentication.token.name
+        fields["authentication.token.type"] = authentication.token.type
     return fields
 
 

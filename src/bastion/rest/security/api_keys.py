@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bastion.audit import config_change
 from bastion.authc.api_keys.model import DOC_TYPE, ApiKey, parse_descriptors
 from bastion.authc.api_keys.query import QueryError, search_body
 from bastion.authc.api_keys.service import owner_of
@@ -39,6 +40,50 @@ DERIVED_KEY = (
     "creating derived api keys requires an explicit role descriptor that is empty "
     "(has no privileges)"
 )
+
+
+def _audited_descriptors(raw: Any) -> list[dict[str, Any]]:
+    """Role descriptors as Elasticsearch's audit writes them: a list, without their names."""
+    audited: list[dict[str, Any]] = []
+    for descriptor in (raw or {}).values() if isinstance(raw, dict) else ():
+        entry: dict[str, Any] = {"cluster": descriptor.get("cluster", [])}
+        if descriptor.get("global"):
+            entry["global"] = descriptor["global"]
+        entry["indices"] = [
+            {k: v for k, v in group.items() if k != "allow_restricted_indices" or v is True}
+            for group in descriptor.get("indices", descriptor.get("index", []))
+        ]
+        entry["applications"] = descriptor.get("applications", [])
+        entry["run_as"] = descriptor.get("run_as", [])
+        if descriptor.get("metadata"):
+            entry["metadata"] = descriptor["metadata"]
+        audited.append(entry)
+    return audited
+
+
+def _audited_key(key_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The `create` object of a `create_apikey` event (never the key's secret)."""
+    key: dict[str, Any] = {
+        "id": key_id,
+        "name": body.get("name"),
+        "type": "rest",
+        "expiration": body.get("expiration"),
+        "role_descriptors": _audited_descriptors(body.get("role_descriptors")),
+    }
+    if body.get("metadata"):
+        key["metadata"] = body["metadata"]
+    return {"apikey": key}
+
+
+def _audited_update(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a `change_apikey(s)` event beyond the ids."""
+    change: dict[str, Any] = {"type": "rest"}
+    if body.get("role_descriptors") is not None:
+        change["role_descriptors"] = _audited_descriptors(body["role_descriptors"])
+    if body.get("metadata") is not None:  # even empty: it replaces the key's metadata
+        change["metadata"] = body["metadata"]
+    change["expiration"] = body.get("expiration")
+    return change
 
 
 def _engine_refusal(answer: Any) -> ElasticsearchError:
@@ -175,7 +220,9 @@ class ApiKeyApi:
 
     async def create(self, request: Request) -> web.Response:
         body = await read_json(request, "api key request")
-        return json_response(await self._create(authentication(request), body))
+        created = await self._create(authentication(request), body)
+        config_change(request, "create_apikey", {"create": _audited_key(created["id"], body)})
+        return json_response(created)
 
     async def _create(self, who: Authentication, body: Mapping[str, Any]) -> dict[str, Any]:
         _unknown_field("api_key_request", body, CREATE_FIELDS)
@@ -242,7 +289,17 @@ class ApiKeyApi:
             raise ElasticsearchError(error.status, "security_exception", error.reason) from None
         if grantee.type == "anonymous":
             raise ElasticsearchError(401, "security_exception", "unable to authenticate user")
-        return json_response(await self._create(grantee, api_key))
+        created = await self._create(grantee, api_key)
+        grant: dict[str, Any] = {"type": grant_type}
+        if grant_type == "password":
+            grant["user"] = {"name": body.get("username"), "has_password": True}
+        else:
+            grant["has_access_token"] = True
+        if isinstance(run_as, str):
+            grant["run_as"] = run_as
+        change = {**_audited_key(created["id"], api_key), "grant": grant}
+        config_change(request, "create_apikey", {"create": change})
+        return json_response(created)
 
     # --- get and query ------------------------------------------------------------------------
 
@@ -332,6 +389,12 @@ class ApiKeyApi:
             raise validation_error("api key ids must not contain empty values")
         name, username, realm = body.get("name"), body.get("username"), body.get("realm_name")
         owner = body.get("owner") is True
+        audited: dict[str, Any] = {"ids": ids} if ids else {}
+        if name:
+            audited["name"] = name
+        audited["owned_by_authenticated_user"] = owner
+        if username or realm:
+            audited["user"] = {"name": username, "realm": realm}
         if not owner and not (ids or name or username or realm):
             raise validation_error(
                 "One of [api key id(s), api key name, username, realm name] must be specified "
@@ -353,6 +416,7 @@ class ApiKeyApi:
                 username, realm = mine, my_realm.name
         keys = await self._keys.find(ids=ids or (), name=name, username=username, realm=realm)
         done, before, errors = await self._keys.invalidate(keys)
+        config_change(request, "invalidate_apikeys", {"invalidate": {"apikeys": audited}})
         answer: dict[str, Any] = {
             "invalidated_api_keys": done,
             "previously_invalidated_api_keys": before,
@@ -374,6 +438,8 @@ class ApiKeyApi:
         outcome = await self._update_one(who, key_id, change)
         if isinstance(outcome, ElasticsearchError):
             raise outcome
+        audited = {"apikey": {"id": key_id, **_audited_update(body)}}
+        config_change(request, "change_apikey", {"change": audited})
         return json_response({"updated": outcome})
 
     async def bulk_update(self, request: Request) -> web.Response:
@@ -393,6 +459,8 @@ class ApiKeyApi:
                 errors[key_id] = {"type": outcome.error_type, "reason": outcome.reason}
             else:
                 (updated if outcome else noops).append(key_id)
+        audited = {"apikeys": {"ids": ids, **_audited_update(body)}}
+        config_change(request, "change_apikeys", {"change": audited})
         answer: dict[str, Any] = {"updated": updated, "noops": noops}
         if errors:
             answer["errors"] = {"count": len(errors), "details": errors}

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bastion.audit import config_change
 from bastion.authc.service_accounts.accounts import (
     SERVICE_ACCOUNTS,
     ServiceAccount,
@@ -31,6 +32,11 @@ def _account(request: Request) -> ServiceAccount:
     if account is None:
         raise illegal_argument(f"service account [{principal}] does not exist")
     return account
+
+
+def _audited(account: ServiceAccount, name: str) -> dict[str, Any]:
+    token = {"namespace": account.namespace, "service": account.service, "name": name}
+    return {"service_token": token}
 
 
 class ServiceAccountApi:
@@ -78,15 +84,16 @@ class ServiceAccountApi:
                 "version_conflict_engine_exception",
                 f"[{doc}]: version conflict, document already exists (current version [1])",
             )
+        config_change(request, "create_service_token", {"create": _audited(account, name)})
         return json_response(
             {"created": True, "token": {"name": name, "value": token.bearer_value()}}
         )
 
     async def delete_token(self, request: Request) -> web.Response:
         account = _account(request)
-        found = await self._security.service_accounts.delete_token(
-            account, request.match_info["name"]
-        )
+        name = request.match_info["name"]
+        found = await self._security.service_accounts.delete_token(account, name)
+        config_change(request, "delete_service_token", {"delete": _audited(account, name)})
         return json_response({"found": found}, 200 if found else 404)
 
     async def get_credentials(self, request: Request) -> web.Response:
