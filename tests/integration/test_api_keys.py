@@ -355,3 +355,58 @@ def test_query_aggregations_and_engine_refusals(admin: Elasticsearch) -> None:
     with pytest.raises(ApiError) as refused:
         admin.security.query_api_keys(query={"range": {"creation": {"gte": "not-a-date"}}})
     assert refused.value.meta.status == 400
+
+
+def test_invalidate_by_name_owner_username_and_realm(
+    gateway: Gateway, admin: Elasticsearch, world: dict[str, str]
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    owner, peer = as_user(gateway, world["owner"]), as_user(gateway, world["peer"])
+    by_name = owner.security.create_api_key(name=f"by-name-{tag}")
+    own = owner.security.create_api_key(name=f"own-{tag}")
+    theirs = peer.security.create_api_key(name=f"theirs-{tag}")
+    gone = admin.security.invalidate_api_key(name=f"by-name-{tag}")
+    assert gone["invalidated_api_keys"] == [by_name["id"]]
+    # owner=true: every active key of the caller, and nobody else's.
+    gone = owner.security.invalidate_api_key(owner=True)
+    assert own["id"] in gone["invalidated_api_keys"]
+    assert theirs["id"] not in gone["invalidated_api_keys"]
+    gone = admin.security.invalidate_api_key(username=world["peer"], realm_name="default_native")
+    assert theirs["id"] in gone["invalidated_api_keys"]
+    for made in (by_name, own, theirs):
+        assert status_of(client(gateway, made["encoded"]).security.authenticate) == 401
+
+
+def test_grant_with_an_access_token_needs_grant_api_key(
+    gateway: Gateway, admin: Elasticsearch, world: dict[str, str]
+) -> None:
+    token = admin.security.get_token(
+        grant_type="password", username=world["owner"], password=PASSWORD
+    )["access_token"]
+    granted = admin.security.grant_api_key(
+        grant_type="access_token", access_token=token, api_key={"name": "from-token"}
+    )
+    assert client(gateway, granted["encoded"]).security.authenticate()["username"] == world["owner"]
+    # manage_own_api_key does not include grant_api_key.
+    owner = as_user(gateway, world["owner"])
+    denied = status_of(
+        lambda: owner.security.grant_api_key(
+            grant_type="password",
+            username=world["peer"],
+            password=PASSWORD,
+            api_key={"name": "not-allowed"},
+        )
+    )
+    assert denied == 403
+
+
+def test_clear_api_key_cache(gateway: Gateway, admin: Elasticsearch) -> None:
+    made = admin.security.create_api_key(name="cached")
+    key = client(gateway, made["encoded"])
+    key.security.authenticate()  # now in the cache
+    cleared = admin.security.clear_api_key_cache(ids=made["id"])
+    assert cleared["_nodes"]["failed"] == 0
+    assert "cluster_name" in cleared
+    assert admin.security.clear_api_key_cache(ids="*")["_nodes"]["failed"] == 0
+    # The key is looked up again, and still works.
+    assert key.security.authenticate()["api_key"]["id"] == made["id"]
