@@ -466,3 +466,28 @@ def test_key_passphrase_from_the_keystore(tmp_path: Path) -> None:
     both = Settings({**settings.values, "xpack.security.http.ssl.key_passphrase": "x"})
     with pytest.raises(HttpSslError, match="cannot both be set"):
         HttpSslConfig.from_settings(both, tmp_path, secure)
+
+
+def test_https_from_a_pkcs12_keystore(start_gateway: GatewayFactory, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
+    ca, ca_crt, _ = issue(tmp_path, "ca")
+    server, _, _ = issue(tmp_path, "server", ca)
+    keystore = tmp_path / "http.p12"
+    keystore.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"http",
+            server.key,
+            server.certificate,
+            [ca.certificate],
+            BestAvailableEncryption(b"p12-password"),
+        )
+    )
+    gateway = start_gateway(
+        "-E",
+        f"xpack.security.http.ssl.keystore.path={keystore}",
+        "-E",
+        "xpack.security.http.ssl.keystore.password=p12-password",
+        tls=True,
+    )
+    assert https_get(gateway.url, client_context(ca_crt))[0] == 200
