@@ -171,3 +171,22 @@ def test_lost_events_are_counted(start_gateway: GatewayFactory) -> None:
 def test_stats_without_audit(start_gateway: GatewayFactory) -> None:
     gateway = start_gateway()
     assert stats(gateway) == {"enabled": False}
+
+
+def test_host_fields_and_no_node_id_when_asked(start_gateway: GatewayFactory) -> None:
+    gateway = start_gateway(
+        "-E",
+        AUDIT + "enabled=true",
+        "-E",
+        AUDIT + "logfile.emit_node_host_name=true",
+        "-E",
+        AUDIT + "logfile.emit_node_host_address=true",
+        "-E",
+        AUDIT + "logfile.emit_node_id=false",
+    )
+    assert call(gateway, "GET", "/_security/_authenticate", "h-host") == 200
+    [event] = of_request(gateway, "h-host", 1)
+    assert event["host.name"]
+    assert event["host.ip"]
+    assert "node.id" not in event
+    assert list(event)[:4] == ["type", "timestamp", "host.name", "host.ip"]
