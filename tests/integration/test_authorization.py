@@ -267,6 +267,20 @@ def test_path_tricks_do_not_reach_a_forbidden_index(
     assert world["secret"] not in json.dumps((body or {}).get("hits", {}))
 
 
+def test_allow_no_indices(gateway: Gateway, world: dict[str, str]) -> None:
+    # A wildcard that matches nothing the user may read is an empty answer by default, and 404
+    # with allow_no_indices=false, whether nothing exists or only forbidden indices match.
+    for pattern in (f"nothing-{world['tag']}-*", f"secret-{world['tag']}*"):
+        status, body = call(gateway, "alice", world, "GET", f"/{pattern}/_search")
+        assert status == 200, body
+        assert body["hits"]["total"]["value"] == 0
+        path = f"/{pattern}/_search?allow_no_indices=false"
+        status, body = call(gateway, "alice", world, "GET", path)
+        assert status == 404, body
+        assert body["error"]["type"] == "index_not_found_exception"
+        assert body["error"]["reason"] == f"no such index [{pattern}]"
+
+
 @pytest.mark.parametrize(
     "path", ["/_search?index={secret}", "/{logs}-1/_search?index={secret}&size=100"]
 )

@@ -27,7 +27,7 @@ import orjson
 from multidict import MultiMapping
 
 from bastion.authc.user import Authentication
-from bastion.authz.index_resolver import IndicesOptions, resolve, split_expression
+from bastion.authz.index_resolver import NO_INDICES, IndicesOptions, resolve, split_expression
 from bastion.authz.interceptors.bulk import (
     BulkDecision,
     BulkFormatError,
@@ -80,6 +80,16 @@ class Authorized:
 
 
 ALLOWED = Authorized()
+
+
+def _no_such_index(expression: str) -> ElasticsearchError:
+    """Nothing the user may see matched, and the request said `allow_no_indices=false`: the
+    engine would name `*,-*`, so answer as Elasticsearch does, naming the expression."""
+    extra: dict[str, Any] = {"resource.type": "index_or_alias", "resource.id": expression}
+    extra |= {"index_uuid": "_na_", "index": expression}
+    return ElasticsearchError(
+        404, "index_not_found_exception", f"no such index [{expression}]", None, **extra
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -226,6 +236,8 @@ class AuthorizationService:
         )
         if reason is not None or expression is None:
             raise forbidden(reason or "")
+        if expression == NO_INDICES and not options.allow_no_indices:
+            raise _no_such_index(match.index_expression or "_all")
         for param in route.related_params:
             name = match.params.get(param)
             if name and not self._checker(authentication, role, action)(name):
