@@ -4,6 +4,7 @@ in full and without duplicates, when it is back and after a gateway restart."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -145,6 +146,10 @@ def test_spool_replay(engine_url: str, switch: Switch, tmp_path: Path) -> None:
         poll(lambda: logged_events(home) == 15, "15 events in the log")
         poll(lambda: indexed_events(engine_url) >= 15, "15 events in the engine")
         assert indexed_events(engine_url) == logged_events(home) == 15
+        # The index output's counters since this start: the 2 new events, none refused.
+        status, _, raw = http_request(gateway.url, "GET", "/_bastion/stats", auth=ELASTIC)
+        assert status == 200
+        assert json.loads(raw)["audit"]["index"] == {"shipped": 2, "failed": 0}
     finally:
         gateway.process.stop()
         http_request(engine_url, "DELETE", "/.bastion-audit-*", auth=None)

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from bastion.audit.chain import CHECKPOINT_TYPE
+from bastion.audit.stats import StatsFile
 from bastion.audit.verify import chain_order
 from bastion.backend.client import EngineClient, EngineUnavailable
 
@@ -54,9 +55,16 @@ def index_name(timestamp: str) -> str:
 
 class IndexShipper:
     def __init__(
-        self, log_path: Path, engine: EngineClient, *, batch_size: int, interval: float
+        self,
+        log_path: Path,
+        engine: EngineClient,
+        *,
+        batch_size: int,
+        interval: float,
+        stats: StatsFile | None = None,
     ) -> None:
         self._log = log_path
+        self._stats = stats
         self._engine = engine
         self._batch_size = batch_size
         self._interval = interval
@@ -147,6 +155,11 @@ class IndexShipper:
             else:
                 self.failed += 1
                 log.error("audit event not indexed (%s): %s", code, result.get("error"))
+        if self._stats is not None:
+            try:
+                self._stats.write({"shipped": self.shipped, "failed": self.failed})
+            except OSError as error:
+                log.error("cannot update the audit counters in %s: %s", self._stats.path, error)
 
     def _read_cursor(self) -> int:
         try:

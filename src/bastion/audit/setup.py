@@ -12,7 +12,7 @@ from pathlib import Path
 from bastion.audit.chain import load_or_create_key
 from bastion.audit.index_output import IndexShipper
 from bastion.audit.logfile import LogFileOutput, audit_log_path
-from bastion.audit.stats import StatsFile
+from bastion.audit.stats import INDEX_SUFFIX, StatsFile
 from bastion.audit.trail import AuditTrail, NodeInfo
 from bastion.backend.client import EngineClient
 from bastion.config import settings as s
@@ -80,5 +80,6 @@ def build_audit_trail(
             engine,
             batch_size=settings.get(s.AUDIT_INDEX_BATCH_SIZE),
             interval=settings.get(s.AUDIT_INDEX_FLUSH_INTERVAL),
+            stats=StatsFile(home / "logs", INDEX_SUFFIX),
         )
     return AuditTrail(settings.values, node, output, shipper)

@@ -12,12 +12,15 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 STATS_DIR = ".audit-stats"
 _SIZE = 256  # bytes per worker file: room for the counters as JSON, padded with spaces
-COUNTERS = ("written", "lost")
+COUNTERS = ("written", "lost")  # the log file's, in `<pid>.json`
+INDEX_COUNTERS = ("shipped", "failed")  # the index output's, in `<pid>.index.json`
+INDEX_SUFFIX = ".index"
 
 
 def stats_dir(logs_dir: Path) -> Path:
@@ -30,12 +33,14 @@ def reset(logs_dir: Path) -> None:
 
 
 class StatsFile:
-    def __init__(self, logs_dir: Path) -> None:
+    """One worker's counters of one output (`suffix` "" for the log file, `INDEX_SUFFIX`)."""
+
+    def __init__(self, logs_dir: Path, suffix: str = "") -> None:
         folder = stats_dir(logs_dir)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.path = folder / f"{os.getpid()}.json"
+        self.path = folder / f"{os.getpid()}{suffix}.json"
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-        self.write(dict.fromkeys(COUNTERS, 0))
+        self.write(dict.fromkeys(INDEX_COUNTERS if suffix else COUNTERS, 0))
 
     def write(self, counters: dict[str, int]) -> None:
         data = orjson.dumps(counters)
@@ -46,20 +51,30 @@ class StatsFile:
             os.close(self._fd)
 
 
-def totals(logs_dir: Path) -> dict[str, int]:
-    """The counters summed over every worker since the gateway started, and `workers`: how
-    many workers have reported (restarted workers included)."""
+def totals(logs_dir: Path) -> dict[str, Any]:
+    """The counters summed over every worker since the gateway started, `workers`: how many
+    workers have reported (restarted workers included), and `index` (the index output's
+    counters) when any worker shipped."""
     sums = dict.fromkeys(COUNTERS, 0)
-    workers = 0
+    index = dict.fromkeys(INDEX_COUNTERS, 0)
+    workers = shippers = 0
     with contextlib.suppress(FileNotFoundError):
         for path in stats_dir(logs_dir).glob("*.json"):
             try:
                 counters = orjson.loads(path.read_bytes())
             except (OSError, orjson.JSONDecodeError):
                 continue
-            workers += 1
-            for name in COUNTERS:
-                value = counters.get(name) if isinstance(counters, dict) else None
+            if not isinstance(counters, dict):
+                continue
+            shipper = path.name.endswith(INDEX_SUFFIX + ".json")
+            target = index if shipper else sums
+            shippers += shipper
+            workers += not shipper
+            for name in target:
+                value = counters.get(name)
                 if isinstance(value, int):
-                    sums[name] += value
-    return {**sums, "workers": workers}
+                    target[name] += value
+    answer: dict[str, Any] = {**sums, "workers": workers}
+    if shippers:
+        answer["index"] = index
+    return answer
