@@ -551,8 +551,10 @@ def test_realm_chain_follows_order_and_enabled(start_gateway: GatewayFactory) ->
         raw = http_request(gateway.url, "GET", "/_security/_authenticate", auth=(name, password))[2]
         return str(json.loads(raw)["authentication_realm"]["name"])
 
-    realms = ("-E", "xpack.security.authc.realms.file.f1.order=0")
-    realms += ("-E", "xpack.security.authc.realms.native.n1.order=1")
+    realms = (
+        *("-E", "xpack.security.authc.realms.file.f1.order=0"),
+        *("-E", "xpack.security.authc.realms.native.n1.order=1"),
+    )
     gateway = start_gateway(*realms)
     name = new_name()
     client_for(gateway, *ELASTIC).security.put_user(

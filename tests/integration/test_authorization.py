@@ -556,7 +556,7 @@ def test_role_mappings_match_native_and_file_users(
     home = str(gateway.home)
     command = ["users", "useradd", file_name, "-p", PASSWORD, "--home", home]
     subprocess.run([sys.executable, "-m", "bastion", *command], check=True, capture_output=True)
-    bodies = {
+    bodies: dict[str, dict[str, Any]] = {
         f"ops-{tag}": {
             "roles": ["viewer"],
             "rules": {

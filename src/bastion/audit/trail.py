@@ -195,7 +195,9 @@ class AuditTrail:
             event["indices"] = list(indices)
         self.output.submit(event)
 
-    def begin(self, request: RestRequest) -> RequestAudit:
+    def begin(self, request: Callable[[], RestRequest]) -> RequestAudit:
+        """`request` builds the REST facts when the first event needs them (most requests
+        write no event when auditing is off or narrow)."""
         audit = RequestAudit(self, request)
         CURRENT.set(audit)
         return audit
@@ -262,15 +264,24 @@ _ORDER = {
 class RequestAudit:
     """The audit of one client request; every method is cheap when its event is filtered out."""
 
-    def __init__(self, trail: AuditTrail, request: RestRequest) -> None:
+    def __init__(self, trail: AuditTrail, request: Callable[[], RestRequest]) -> None:
         self._trail = trail
-        self._request = request
-        self.id = request_id()
+        self._build = request
+        self._request: RestRequest | None = None
+        self._id: str | None = None
+
+    @property
+    def id(self) -> str:
+        if self._id is None:
+            self._id = request_id()
+        return self._id
 
     def wants(self, action: str) -> bool:
         return self._trail.filter.wants(action)
 
     def _rest(self, *, with_url: bool = True) -> dict[str, Any]:
+        if self._request is None:
+            self._request = self._build()
         request = self._request
         fields: dict[str, Any] = {"origin.type": "rest"}
         if request.remote:

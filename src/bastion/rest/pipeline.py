@@ -97,7 +97,7 @@ class RestPipeline:
         audit: RequestAudit | None = None
         try:
             body = await self._read_body(request)
-            audit = self._security.audit.begin(audited.rest_request(request, body))
+            audit = self._security.audit.begin(lambda: audited.rest_request(request, body))
             request[AUDIT_KEY] = audit
             authentication = await self._security.authc.authenticate(
                 request.headers.get("Authorization"),
