@@ -22,6 +22,7 @@ from bastion.rest.routes import (
 
 PATH, BODY, NONE = IndexSource.PATH, IndexSource.BODY, IndexSource.NONE
 SEC = "cluster:admin/xpack/security/"
+ML = "cluster:monitor/xpack/ml/"
 
 # (method, raw path, action, where the targets are, the path's index expression)
 CASES: list[tuple[str, str, str, IndexSource, str | None]] = [
@@ -48,6 +49,7 @@ CASES: list[tuple[str, str, str, IndexSource, str | None]] = [
     ("GET", "/idx/_termvectors/1", "indices:data/read/tv", PATH, "idx"),
     ("POST", "/idx/_termvectors", "indices:data/read/tv", PATH, "idx"),
     ("POST", "/_mtermvectors", "indices:data/read/mtv", BODY, None),
+    ("GET", "/idx/_mtermvectors", "indices:data/read/mtv", BODY, "idx"),
     ("PUT", "/idx/_doc/a%2Fb", "indices:data/write/index", PATH, "idx"),
     ("GET", "/idx/_doc/_search", "indices:data/read/get", PATH, "idx"),  # an id, types are gone
     # search
@@ -97,6 +99,7 @@ CASES: list[tuple[str, str, str, IndexSource, str | None]] = [
     ("GET", "/_render/template", "indices:data/read/search/template", NONE, None),
     ("POST", "/_render/template/my-tpl", "indices:data/read/search/template", NONE, None),
     ("GET", "/idx/_search_shards", "indices:admin/shards/search_shards", PATH, "idx"),
+    ("POST", "/_search_shards", "indices:admin/shards/search_shards", PATH, "_all"),
     # by query, reindex
     ("POST", "/_reindex", "indices:data/write/reindex", BODY, None),
     ("POST", "/idx/_update_by_query", "indices:data/write/update/byquery", PATH, "idx"),
@@ -238,6 +241,13 @@ CASES: list[tuple[str, str, str, IndexSource, str | None]] = [
         NONE,
         None,
     ),
+    (
+        "DELETE",
+        "/_cluster/voting_config_exclusions",
+        "cluster:admin/voting_config/clear_exclusions",
+        NONE,
+        None,
+    ),
     ("GET", "/_remote/info", "cluster:monitor/remote/info", NONE, None),
     # nodes
     ("GET", "/_nodes", "cluster:monitor/nodes/info", NONE, None),
@@ -266,6 +276,8 @@ CASES: list[tuple[str, str, str, IndexSource, str | None]] = [
         None,
     ),
     ("GET", "/_nodes/usage", "cluster:monitor/nodes/usage", NONE, None),
+    ("GET", "/_nodes/usage/rest_actions", "cluster:monitor/nodes/usage", NONE, None),
+    ("GET", "/_nodes/n1/usage", "cluster:monitor/nodes/usage", NONE, None),
     ("GET", "/_nodes/n1/usage/rest_actions", "cluster:monitor/nodes/usage", NONE, None),
     # tasks
     ("GET", "/_tasks", "cluster:monitor/tasks/lists", NONE, None),
@@ -295,6 +307,7 @@ CASES: list[tuple[str, str, str, IndexSource, str | None]] = [
     ("GET", "/_script_context", "cluster:admin/script_context/get", NONE, None),
     ("GET", "/_script_language", "cluster:admin/script_language/get", NONE, None),
     ("POST", "/_scripts/painless/_execute", "cluster:admin/scripts/painless/execute", NONE, None),
+    ("GET", "/_scripts/painless/_context", "cluster:admin/scripts/painless/context", NONE, None),
     # _cat
     ("GET", "/_cat", "cluster:monitor/main", NONE, None),
     ("GET", "/_cat/aliases", "indices:admin/aliases/get", PATH, "_all"),
@@ -302,7 +315,9 @@ CASES: list[tuple[str, str, str, IndexSource, str | None]] = [
     ("GET", "/_cat/allocation", "cluster:monitor/state", NONE, None),
     ("GET", "/_cat/allocation/n1", "cluster:monitor/state", NONE, None),
     ("GET", "/_cat/circuit_breaker", "cluster:monitor/nodes/stats", NONE, None),
+    ("GET", "/_cat/circuit_breaker/request", "cluster:monitor/nodes/stats", NONE, None),
     ("GET", "/_cat/component_templates", "cluster:monitor/state", NONE, None),
+    ("GET", "/_cat/component_templates/c*", "cluster:monitor/state", NONE, None),
     ("GET", "/_cat/count", "indices:data/read/search", PATH, "_all"),
     ("GET", "/_cat/count/logs-*", "indices:data/read/search", PATH, "logs-*"),
     ("GET", "/_cat/fielddata", "cluster:monitor/nodes/stats", NONE, None),
@@ -331,12 +346,22 @@ CASES: list[tuple[str, str, str, IndexSource, str | None]] = [
     ("GET", "/_cat/thread_pool", "cluster:monitor/state", NONE, None),
     ("GET", "/_cat/thread_pool/search", "cluster:monitor/state", NONE, None),
     ("GET", "/_cat/ml/anomaly_detectors", "cluster:monitor/xpack/ml/job/stats/get", NONE, None),
+    ("GET", "/_cat/ml/anomaly_detectors/j1", ML + "job/stats/get", NONE, None),
+    ("GET", "/_cat/ml/datafeeds", ML + "datafeeds/stats/get", NONE, None),
+    ("GET", "/_cat/ml/datafeeds/d1", ML + "datafeeds/stats/get", NONE, None),
+    ("GET", "/_cat/ml/data_frame/analytics", ML + "data_frame/analytics/get", NONE, None),
+    ("GET", "/_cat/ml/data_frame/analytics/a1", ML + "data_frame/analytics/get", NONE, None),
+    ("GET", "/_cat/ml/trained_models", ML + "inference/get", NONE, None),
+    ("GET", "/_cat/ml/trained_models/m1", ML + "inference/get", NONE, None),
+    ("GET", "/_cat/transforms", "cluster:monitor/transform/get", NONE, None),
     ("GET", "/_cat/transforms/t1", "cluster:monitor/transform/get", NONE, None),
     # x-pack info
     ("GET", "/_xpack", "cluster:monitor/xpack/info", NONE, None),
     ("GET", "/_xpack/usage", "cluster:monitor/xpack/usage", NONE, None),
     ("GET", "/_license", "cluster:monitor/xpack/license/get", NONE, None),
     ("GET", "/_ssl/certificates", "cluster:monitor/xpack/ssl/certificates/get", NONE, None),
+    # Bastion's own API: no Elasticsearch action, a name of Bastion's
+    ("GET", "/_bastion/stats", "cluster:monitor/bastion/stats", NONE, None),
     # security
     ("GET", "/_security/_authenticate", SEC + "user/authenticate", NONE, None),
     ("GET", "/_security/user", SEC + "user/get", NONE, None),
@@ -385,6 +410,13 @@ CASES: list[tuple[str, str, str, IndexSource, str | None]] = [
     ("POST", "/_security/api_key/k1,k2/_clear_cache", SEC + "cache/clear", NONE, None),
     ("POST", "/_security/_query/api_key", SEC + "api_key/query", NONE, None),
     ("POST", "/_security/cross_cluster/api_key", SEC + "cross_cluster/api_key/create", NONE, None),
+    (
+        "PUT",
+        "/_security/cross_cluster/api_key/k1",
+        SEC + "cross_cluster/api_key/update",
+        NONE,
+        None,
+    ),
     ("POST", "/_security/oauth2/token", SEC + "token/create", NONE, None),
     ("DELETE", "/_security/oauth2/token", SEC + "token/invalidate", NONE, None),
     ("GET", "/_security/service", SEC + "service_account/get", NONE, None),
@@ -428,12 +460,32 @@ CASES: list[tuple[str, str, str, IndexSource, str | None]] = [
     ("POST", "/_security/realm/file1/_clear_cache", SEC + "realm/cache/clear", NONE, None),
     ("POST", "/_security/realm/*/_clear_cache", SEC + "realm/cache/clear", NONE, None),
     ("POST", "/_security/saml/prepare", SEC + "saml/prepare", NONE, None),
+    ("POST", "/_security/saml/authenticate", SEC + "saml/authenticate", NONE, None),
+    ("POST", "/_security/saml/logout", SEC + "saml/logout", NONE, None),
+    ("POST", "/_security/saml/invalidate", SEC + "saml/invalidate", NONE, None),
+    ("POST", "/_security/saml/complete_logout", SEC + "saml/complete_logout", NONE, None),
+    (
+        "GET",
+        "/_security/saml/metadata/saml1",
+        "cluster:monitor/xpack/security/saml/metadata",
+        NONE,
+        None,
+    ),
     ("POST", "/_security/oidc/authenticate", SEC + "oidc/authenticate", NONE, None),
+    ("POST", "/_security/oidc/prepare", SEC + "oidc/prepare", NONE, None),
+    ("POST", "/_security/oidc/logout", SEC + "oidc/logout", NONE, None),
+    ("POST", "/_security/delegate_pki", SEC + "delegate_pki", NONE, None),
     ("POST", "/_security/profile/_activate", SEC + "profile/activate", NONE, None),
     ("GET", "/_security/profile/u_1", SEC + "profile/get", NONE, None),
     ("POST", "/_security/profile/_has_privileges", SEC + "profile/has_privileges", NONE, None),
+    ("POST", "/_security/profile/_suggest", SEC + "profile/suggest", NONE, None),
+    ("PUT", "/_security/profile/u_1/_data", SEC + "profile/put/data", NONE, None),
+    ("POST", "/_security/profile/u_1/_enable", SEC + "profile/set_enabled", NONE, None),
+    ("POST", "/_security/profile/u_1/_disable", SEC + "profile/set_enabled", NONE, None),
     ("GET", "/_security/settings", SEC + "settings/get", NONE, None),
+    ("PUT", "/_security/settings", SEC + "settings/update", NONE, None),
     ("GET", "/_security/enroll/kibana", SEC + "enroll/kibana", NONE, None),
+    ("GET", "/_security/enroll/node", SEC + "enroll/node", NONE, None),
     # lower-case methods are normalised
     ("get", "/_search", "indices:data/read/search", PATH, "_all"),
     ("put", "/idx/_doc/1", "indices:data/write/index", PATH, "idx"),
