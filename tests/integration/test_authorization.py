@@ -87,6 +87,44 @@ def call(
     return status, json.loads(raw) if raw else None
 
 
+def test_indices_created_around_bastion_are_seen_by_the_timed_refresh(
+    gateway: Gateway, world: dict[str, str], engine_url: str
+) -> None:
+    # Created straight at the engine: Bastion learns of it from its 1 s metadata poll.
+    index = f"{world['logs']}-outside"
+    status, _, _ = http_request(
+        engine_url,
+        "PUT",
+        f"/{index}/_doc/1?refresh=true",
+        b'{"a":1}',
+        auth=None,
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 201
+    deadline = time.monotonic() + 10
+    while True:
+        status, body = call(gateway, "alice", world, "GET", f"/{world['logs']}-*/_search?size=50")
+        seen = {hit["_index"] for hit in body["hits"]["hits"]}
+        if index in seen or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert index in seen
+
+
+def test_document_and_field_level_security_is_refused_not_ignored(
+    gateway: Gateway, admin: Elasticsearch, world: dict[str, str]
+) -> None:
+    tag = world["tag"]
+    admin.security.put_role(
+        name=f"dls-{tag}",
+        indices=[{"names": [world["secret"]], "privileges": ["read"], "query": {"match_all": {}}}],
+    )
+    admin.security.put_user(username=f"dls-{tag}", password=PASSWORD, roles=[f"dls-{tag}"])
+    status, body = call(gateway, "dls", world, "GET", f"/{world['secret']}/_search")
+    assert status == 403
+    assert "document or field level security" in body["error"]["reason"]
+
+
 def test_wildcards_expand_to_authorized_indices_only(
     gateway: Gateway, world: dict[str, str]
 ) -> None:
