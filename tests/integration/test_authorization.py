@@ -87,28 +87,22 @@ def call(
     return status, json.loads(raw) if raw else None
 
 
-def test_indices_created_around_bastion_are_seen_by_the_timed_refresh(
+def test_an_alias_never_reaches_a_restricted_index(
     gateway: Gateway, world: dict[str, str], engine_url: str
 ) -> None:
-    # Created straight at the engine: Bastion learns of it from its 1 s metadata poll.
-    index = f"{world['logs']}-outside"
-    status, _, _ = http_request(
-        engine_url,
-        "PUT",
-        f"/{index}/_doc/1?refresh=true",
-        b'{"a":1}',
-        auth=None,
-        headers={"Content-Type": "application/json"},
-    )
-    assert status == 201
-    deadline = time.monotonic() + 10
-    while True:
-        status, body = call(gateway, "alice", world, "GET", f"/{world['logs']}-*/_search?size=50")
-        seen = {hit["_index"] for hit in body["hits"]["hits"]}
-        if index in seen or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert index in seen
+    # Made straight at the engine (Bastion refuses to write restricted indices).
+    restricted, alias = f".security-{world['tag']}", f"front-{world['tag']}"
+    headers = {"Content-Type": "application/json"}
+    doc = f"/{restricted}/_doc/1?refresh=true"
+    assert http_request(engine_url, "PUT", doc, b'{"a":1}', headers, auth=None)[0] == 201
+    try:
+        path = f"/{restricted}/_alias/{alias}"
+        assert http_request(engine_url, "PUT", path, auth=None)[0] == 200
+        time.sleep(1.5)  # the metadata poll sees the alias
+        status, _ = call(gateway, "dave", world, "GET", f"/{alias}/_search")
+        assert status == 403
+    finally:
+        http_request(engine_url, "DELETE", f"/{restricted}", auth=None)
 
 
 def test_document_and_field_level_security_is_refused_not_ignored(
@@ -760,3 +754,29 @@ def test_scrolls_belong_to_their_owner(
     cleared = alice.clear_scroll(scroll_id=sealed).body
     assert cleared["succeeded"] is True
     assert cleared["num_freed"] >= 1  # one search context per shard
+
+
+# Last in the module: the index it creates would change other tests' counts.
+def test_indices_created_around_bastion_are_seen_by_the_timed_refresh(
+    gateway: Gateway, world: dict[str, str], engine_url: str
+) -> None:
+    # Created straight at the engine: Bastion learns of it from its 1 s metadata poll.
+    index = f"{world['logs']}-outside"
+    status, _, _ = http_request(
+        engine_url,
+        "PUT",
+        f"/{index}/_doc/1?refresh=true",
+        b'{"a":1}',
+        auth=None,
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 201
+    deadline = time.monotonic() + 10
+    while True:
+        status, body = call(gateway, "alice", world, "GET", f"/{world['logs']}-*/_search?size=50")
+        seen = {hit["_index"] for hit in body["hits"]["hits"]}
+        if index in seen or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert index in seen
+    http_request(engine_url, "DELETE", f"/{index}", auth=None)  # the module's counts stay true
