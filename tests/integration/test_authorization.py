@@ -772,8 +772,8 @@ def test_indices_created_around_bastion_are_seen_by_the_timed_refresh(
     )
     assert status == 201
     deadline = time.monotonic() + 10
-    while True:
-        status, body = call(gateway, "alice", world, "GET", f"/{world['logs']}-*/_search?size=50")
+    while True:  # a pattern that matches only the new index: empty until it is known
+        status, body = call(gateway, "alice", world, "GET", f"/{world['logs']}-out*/_search")
         seen = {hit["_index"] for hit in body["hits"]["hits"]}
         if index in seen or time.monotonic() > deadline:
             break

@@ -117,5 +117,8 @@ class MetadataCache:
 
     async def _poll(self) -> None:
         while True:
-            await self.refresh_now()
+            try:
+                await self.refresh_now()
+            except Exception:  # a surprise must not end the polling: wildcards would go stale
+                log.exception("index metadata refresh failed")
             await asyncio.sleep(self._interval)
