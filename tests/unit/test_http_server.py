@@ -199,3 +199,23 @@ def test_idle_and_half_sent_connections_are_closed() -> None:
                 assert await asyncio.wait_for(loop.sock_recv(sock, 100), 3) == b""
 
     run(scenario)
+
+
+def test_a_connection_in_use_outlives_the_idle_timeout_then_closes_when_idle() -> None:
+    async def scenario(port: int) -> None:
+        loop = asyncio.get_running_loop()
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.setblocking(False)
+            started = loop.time()
+            for _ in range(5):  # 5 requests 0.2 s apart: 1 s of use, twice the idle timeout
+                await loop.sock_sendall(sock, b"GET /_user/a HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert (await asyncio.wait_for(loop.sock_recv(sock, 1000), 3)).startswith(
+                    b"HTTP/1.1 200"
+                )
+                await asyncio.sleep(0.2)
+            assert loop.time() - started > 2 * LIMITS.idle_timeout
+            idle_from = loop.time()
+            assert await asyncio.wait_for(loop.sock_recv(sock, 100), 3) == b""
+            assert 0.2 <= loop.time() - idle_from <= 1.5  # 0.5 s after the last answer, at most
+
+    run(scenario)

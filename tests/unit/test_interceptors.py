@@ -29,7 +29,7 @@ BULK = (
 
 def test_bulk_items_are_split_with_their_actions() -> None:
     items = parse_bulk(BULK, "default")
-    assert [(i.operation, i.index, i.id) for i in items] == [
+    assert [(i.operation, i.index_name, i.id) for i in items] == [
         ("index", "ok", "1"),
         ("delete", "secret", "2"),
         ("create", "default", "3"),
@@ -40,7 +40,7 @@ def test_bulk_items_are_split_with_their_actions() -> None:
 
 def test_denied_bulk_items_are_removed_and_answered_in_place() -> None:
     items = parse_bulk(BULK, "default")
-    decision = authorize_bulk(items, lambda i: "no" if i.index == "secret" else None)
+    decision = authorize_bulk(items, lambda i: "no" if i.index_name == "secret" else None)
     assert decision.body == (
         b'{"index":{"_index":"ok","_id":"1"}}\n{"a":1}\n{"create":{"_id":"3"}}\n{"a":3}\n'
     )

@@ -120,7 +120,7 @@ def authorized(
         except BulkFormatError:
             return
         for item in items:
-            indices = (item.index,) if item.index is not None else ()
+            indices = (item.index_name,) if item.index_name is not None else ()
             if item.position in denied:
                 audit.access_denied(authentication, item.action, indices, BULK_ITEM)
             else:

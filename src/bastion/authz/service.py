@@ -294,15 +294,20 @@ class AuthorizationService:
     ) -> Authorized:
         known = self.metadata.current.exists
         unknown: list[str] = []
+        decided: dict[tuple[str, str], bool] = {}  # a bulk's items mostly share their index
 
         def reason(item: BulkItem) -> str | None:
-            if item.index is None:
+            index = item.index_name
+            if index is None:
                 return None  # the engine answers "index is missing"
-            if self._checker(authentication, role, item.action)(item.index):
-                if not known(item.index):
-                    unknown.append(item.index)
-                return None
-            return denied_indices(authentication, item.action, [item.index])
+            action = item.action
+            allowed = decided.get((action, index))
+            if allowed is None:
+                allowed = self._checker(authentication, role, action)(index)
+                decided[action, index] = allowed
+                if allowed and not known(index):
+                    unknown.append(index)
+            return None if allowed else denied_indices(authentication, action, [index])
 
         decision = authorize_bulk(parse_bulk(body, default), reason)
         if not decision.denied:

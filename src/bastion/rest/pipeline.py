@@ -84,6 +84,8 @@ class RestPipeline:
         if not request.body_exists:
             return None
         try:
+            if request.body_received:  # the usual case: no timer to arm
+                return await request.read()
             async with asyncio.timeout(self._read_timeout):
                 return await request.read()  # kept for the handler
         except BodyTooLarge:

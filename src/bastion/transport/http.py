@@ -184,6 +184,11 @@ class Request:
 
     # the body
 
+    @property
+    def body_received(self) -> bool:
+        """Whether the whole body has arrived, so that `read` will not wait."""
+        return self._complete
+
     async def read(self) -> bytes:
         """The whole body (cached). Raises `BodyTooLarge`."""
         if self._body is None:
@@ -246,6 +251,7 @@ class HttpProtocol(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._error: _ProtocolError | None = None
         self._idle: asyncio.TimerHandle | None = None
+        self._idle_since: float | None = None  # None while a request is being received or served
         self._writable: asyncio.Future[None] | None = None
         self._paused_reading = False
 
@@ -313,7 +319,7 @@ class HttpProtocol(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self._cancel_idle()
+        self._idle_since = None  # busy until answered
         parser = self._parser
         headers: CIMultiDict[str] = CIMultiDict(
             (name.decode("latin-1"), value.decode("utf-8", "surrogateescape"))
@@ -453,9 +459,14 @@ class HttpProtocol(asyncio.Protocol):
         return self._closed
 
     def _arm_idle(self) -> None:
+        """Idle from now on. The one timer is moved when it fires, not at every request."""
         timeout = self.limits.idle_timeout
-        if timeout > 0 and self._idle is None:
-            self._idle = asyncio.get_running_loop().call_later(timeout, self._idle_expired)
+        if timeout <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        self._idle_since = loop.time()
+        if self._idle is None:
+            self._idle = loop.call_later(timeout, self._idle_expired)
 
     def _cancel_idle(self) -> None:
         if self._idle is not None:
@@ -464,7 +475,13 @@ class HttpProtocol(asyncio.Protocol):
 
     def _idle_expired(self) -> None:
         self._idle = None
-        if not self._serving:
+        if self._serving or self._idle_since is None:
+            return  # busy: armed again when it goes idle
+        loop = asyncio.get_running_loop()
+        left = self._idle_since + self.limits.idle_timeout - loop.time()
+        if left > 0:
+            self._idle = loop.call_later(left, self._idle_expired)
+        else:
             self._close()
 
 
