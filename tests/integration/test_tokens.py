@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 import pytest
 from elasticsearch import ApiError, AuthenticationException, Elasticsearch
 
@@ -299,6 +300,11 @@ def test_expired_access_token_is_refused(start_gateway: GatewayFactory, engine_u
     )
     assert status == 401
     assert b"token expired" in body
+    # As Elasticsearch: the first challenge says why, in RFC 6750's words.
+    assert orjson.loads(body)["error"]["header"]["WWW-Authenticate"][0] == (
+        'Bearer realm="security", error="invalid_token", '
+        'error_description="The access token expired"'
+    )
     # The refresh token outlives it.
     refreshed = admin.security.get_token(
         grant_type="refresh_token", refresh_token=token["refresh_token"]

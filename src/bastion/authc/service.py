@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 RUN_AS_HEADER = "es-security-runas-user"
 BASIC_CHALLENGE = 'Basic realm="security", charset="UTF-8"'
 BEARER_CHALLENGE = 'Bearer realm="security"'
+EXPIRED_BEARER_CHALLENGE = (
+    'Bearer realm="security", error="invalid_token", error_description="The access token expired"'
+)
 MAX_CREDENTIALS = 8192  # bytes of a decoded Basic header; beyond is refused unparsed
 ANONYMOUS_REALM = RealmRef("__anonymous", "anonymous")
 
@@ -37,12 +40,20 @@ SchemeAuthenticator = Callable[[str, str, str | None], Awaitable["Authentication
 class AuthenticationError(Exception):
     """A 401 (or 403 for run_as) in Elasticsearch's `security_exception` shape."""
 
-    def __init__(self, reason: str, status: int = 401, brute_force: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        status: int = 401,
+        brute_force: str | None = None,
+        challenge: str | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         # "locked" or "delayed" when brute-force protection acted on this attempt (for the audit)
         self.brute_force = brute_force
+        # A WWW-Authenticate value sent before the usual ones (an expired bearer token says so)
+        self.challenge = challenge
 
 
 @dataclass(frozen=True, slots=True)

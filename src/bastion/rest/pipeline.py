@@ -166,6 +166,8 @@ class RestPipeline:
             for scheme, challenge in (("Bearer", BEARER_CHALLENGE), ("ApiKey", "ApiKey"))
             if self._security.authc.has_scheme(scheme)
         ]
+        if error.challenge is not None:
+            challenges.insert(0, error.challenge)
         response = error_response(
             401, "security_exception", error.reason, header={"WWW-Authenticate": challenges}
         )

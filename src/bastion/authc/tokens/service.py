@@ -25,7 +25,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bastion.authc.service import AuthenticationError
+from bastion.authc.service import EXPIRED_BEARER_CHALLENGE, AuthenticationError
 from bastion.authc.tokens.store import TokenIndex, doc_id
 from bastion.authc.tokens.values import new_value, pair_key, token_hash
 from bastion.authc.user import Authentication, RealmRef, User
@@ -203,14 +203,14 @@ class TokenService:
         cached = self._cache.get(key)
         if cached is not None and cached.until > now:
             if cached.expiration_ms <= _now_ms():
-                raise AuthenticationError("token expired")
+                raise AuthenticationError("token expired", challenge=EXPIRED_BEARER_CHALLENGE)
             return cached.authentication
         doc = await self._index.get(doc_id(key))
         if doc is None or not hmac.compare_digest(str(doc.source.get("access_hash", "")), key):
             raise AuthenticationError("unable to authenticate with provided credentials")
         source = doc.source
         if source.get("access_invalidated") or int(source["expiration_time"]) <= _now_ms():
-            raise AuthenticationError("token expired")
+            raise AuthenticationError("token expired", challenge=EXPIRED_BEARER_CHALLENGE)
         authentication = restore(source["authentication"])
         if len(self._cache) >= CACHE_MAX:
             self._cache.clear()
