@@ -395,3 +395,31 @@ async def test_a_cancelled_request_does_not_leave_its_connection_in_the_pool() -
             await task
         await client.close()
     assert all(not node.idle for node in client._nodes)
+
+
+def first_quick_then_stalled(server: Server) -> Handler:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await server.read_request(reader)
+        await asyncio.sleep(10)  # the second request is never answered
+
+    return handle
+
+
+@in_loop
+async def test_each_request_gets_its_whole_time_limit_on_a_reused_connection() -> None:
+    # The connection's one timer was set for the first request; it must neither cut the second
+    # request short nor forget it.
+    async with serving(first_quick_then_stalled) as server:
+        client = client_for(server.url, timeout=0.4)
+        async with await client.request("GET", "/", {}, None) as response:
+            assert await response.read() == b"ok"
+        await asyncio.sleep(0.25)
+        started = time.monotonic()
+        with pytest.raises(EngineUnavailable, match="time limit"):
+            await client.request("GET", "/", {}, None)
+        assert 0.35 <= time.monotonic() - started < 3
+        assert server.connections == 1
+        await client.close()

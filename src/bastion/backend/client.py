@@ -205,6 +205,8 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[EngineResponse] | None = None
         self._response: EngineResponse | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when the timer fires
+        self._deadline = 0.0  # when the request in flight times out
         self._raw_headers: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
         self._header_bytes = 0
@@ -335,7 +337,12 @@ class _Connection(asyncio.Protocol):
         self._no_body = no_body
         waiter: asyncio.Future[EngineResponse] = loop.create_future()
         self._waiter = waiter
-        self._timer = loop.call_at(deadline, self._on_timeout)
+        # One timer per connection, moved only when it fires early (cheaper than one per request).
+        self._deadline = deadline
+        if self._timer is None or deadline < self._timer_at:
+            self._cancel_timer()
+            self._timer_at = deadline
+            self._timer = loop.call_at(deadline, self._on_timeout)
         if body is None:
             transport.write(head)
         elif len(body) < _SMALL_BODY:
@@ -351,8 +358,7 @@ class _Connection(asyncio.Protocol):
             self._waiter = None
 
     def _complete(self) -> None:
-        self._cancel_timer()
-        self._parser = None
+        self._parser = None  # the timer stays: the next request may use it
         if self._paused:
             self.resume()
         if self._response is not None:
@@ -370,6 +376,13 @@ class _Connection(asyncio.Protocol):
 
     def _on_timeout(self) -> None:
         self._timer = None
+        if self._parser is None:
+            return  # no request in flight
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:  # set for an earlier request
+            self._timer_at = self._deadline
+            self._timer = loop.call_at(self._deadline, self._on_timeout)
+            return
         self._fail(EngineUnavailable(f"{self.node.url}: no response within the time limit"))
 
     def _cancel_timer(self) -> None:
