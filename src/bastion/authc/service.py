@@ -56,6 +56,16 @@ class AuthenticationError(Exception):
         self.challenge = challenge
 
 
+def _login_failed(
+    token: UsernamePasswordToken, rest_path: str, brute_force: str | None
+) -> AuthenticationError:
+    # Built only on failure: the success path is every request's.
+    return AuthenticationError(
+        f"unable to authenticate user [{token.username}] for REST request [{rest_path}]",
+        brute_force=brute_force,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AnonymousAccess:
     username: str
@@ -148,19 +158,13 @@ class AuthenticationService:
     async def _guarded_realm_chain(
         self, token: UsernamePasswordToken, rest_path: str, address: str | None
     ) -> Authentication:
-        def failed() -> AuthenticationError:  # built only on failure: this is the hot path
-            return AuthenticationError(
-                f"unable to authenticate user [{token.username}] for REST request [{rest_path}]",
-                brute_force=brute_force,
-            )
-
         brute_force: str | None = None
         decision = self._brute_force.check(token.username, address, time.monotonic())
         if not decision.allowed:
             # Refused before the password is checked, with the answer of a wrong password.
             log.warning("login of user [%s] from [%s] is locked", token.username, address)
             brute_force = "locked"
-            raise failed()
+            raise _login_failed(token, rest_path, brute_force)
         if decision.delay:
             brute_force = "delayed"
             await asyncio.sleep(decision.delay)
@@ -180,7 +184,7 @@ class AuthenticationService:
             await asyncio.to_thread(hasher.verify, token.password, decoy_hash)
         self._brute_force.record_failure(token.username, address, time.monotonic())
         log.info("authentication of user [%s] from [%s] failed", token.username, address)
-        raise failed()
+        raise _login_failed(token, rest_path, brute_force)
 
     async def _run_as(self, authentication: Authentication, target: str) -> Authentication:
         """Resolve the run-as user in the realms (the privilege check is authorization's)."""

@@ -205,7 +205,6 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[EngineResponse] | None = None
         self._response: EngineResponse | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0  # when the timer fires
         self._deadline = 0.0  # when the request in flight times out
         self._raw_headers: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
@@ -339,9 +338,8 @@ class _Connection(asyncio.Protocol):
         self._waiter = waiter
         # One timer per connection, moved only when it fires early (cheaper than one per request).
         self._deadline = deadline
-        if self._timer is None or deadline < self._timer_at:
+        if self._timer is None or deadline < self._timer.when():
             self._cancel_timer()
-            self._timer_at = deadline
             self._timer = loop.call_at(deadline, self._on_timeout)
         if body is None:
             transport.write(head)
@@ -380,7 +378,6 @@ class _Connection(asyncio.Protocol):
             return  # no request in flight
         loop = asyncio.get_running_loop()
         if loop.time() < self._deadline:  # set for an earlier request
-            self._timer_at = self._deadline
             self._timer = loop.call_at(self._deadline, self._on_timeout)
             return
         self._fail(EngineUnavailable(f"{self.node.url}: no response within the time limit"))
