@@ -133,7 +133,8 @@ class Security:
         realms: list[Realm] = [
             ReservedRealm(self.users, CredentialCache[User](ttl=1200.0, max_users=100), decoy)
         ]
-        for config in realm_configs(settings):
+        configs = realm_configs(settings)
+        for config in configs:
             cache = CredentialCache[User](ttl=config.cache_ttl, max_users=config.cache_max_users)
             if config.type == "native":
                 realms.append(NativeRealm(config.name, config.order, self.users, cache))
@@ -145,6 +146,7 @@ class Security:
             anonymous_access(settings),
             BruteForceProtection(BruteForcePolicy.from_settings(settings)),
             decoy=decoy,
+            remember_basic=all(c.cache_ttl > 0 and c.cache_max_users > 0 for c in configs),
         )
         self.api_keys = ApiKeyService(
             self.index,

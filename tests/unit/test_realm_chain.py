@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from pathlib import Path
 
 import pytest
 
+from bastion.authc.brute_force import BruteForcePolicy, BruteForceProtection
 from bastion.authc.credential_cache import CredentialCache
 from bastion.authc.password_hashing import Hasher, resolve_hasher
 from bastion.authc.realms.base import (
@@ -16,7 +18,7 @@ from bastion.authc.realms.base import (
     UsernamePasswordToken,
 )
 from bastion.authc.realms.file import FileRealm
-from bastion.authc.service import AuthenticationError, AuthenticationService
+from bastion.authc.service import RECENT_TTL, AuthenticationError, AuthenticationService
 from bastion.authc.user import RealmRef, User
 
 HASHER = resolve_hasher("pbkdf2_1000")
@@ -85,3 +87,95 @@ def test_a_failed_login_costs_one_hash_check(
 def test_a_good_login_needs_no_decoy(tmp_path: Path, checks: list[str]) -> None:
     assert login(chain(tmp_path), "alice", "right-password") == "alice"
     assert len(checks) == 1
+
+
+class CountingRealm:
+    """Knows alice with one password; counts how often it is asked."""
+
+    ref = RealmRef("counting", "native")
+    order = 0
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.password = b"right-password"
+
+    async def authenticate(self, token: UsernamePasswordToken) -> AuthenticationResult:
+        self.asked += 1
+        if token.username == "alice" and token.password == self.password:
+            return AuthenticationResult.success(User("alice", ("viewer",)))
+        return CONTINUE
+
+    async def lookup_user(self, username: str) -> User | None:
+        return None
+
+    def clear_cache(self, usernames: tuple[str, ...] = ()) -> None:
+        pass
+
+
+def logins(
+    service: AuthenticationService, *passwords: str, address: str = "10.0.0.1"
+) -> list[str | AuthenticationError]:
+    """Each attempt's username, or the AuthenticationError it raised."""
+
+    async def attempts() -> list[str | AuthenticationError]:
+        results: list[str | AuthenticationError] = []
+        for password in passwords:
+            header = "Basic " + base64.b64encode(f"alice:{password}".encode()).decode()
+            try:
+                authentication = await service.authenticate(header, None, "/", address)
+                results.append(authentication.user.username)
+            except AuthenticationError as error:
+                results.append(error)
+        return results
+
+    return asyncio.run(attempts())
+
+
+def test_a_repeated_basic_header_skips_the_realms_until_a_cache_is_invalidated() -> None:
+    realm = CountingRealm()
+    service = AuthenticationService([realm], None)
+    assert logins(service, "right-password", "right-password") == ["alice", "alice"]
+    assert realm.asked == 1
+    # A password change invalidates the realm's cache; the remembered header goes with it.
+    realm.password = b"new-password"
+    CredentialCache[User]().invalidate("alice")  # any cache: the generation moves
+    [refused] = logins(service, "right-password")
+    assert isinstance(refused, AuthenticationError)
+    assert realm.asked == 2
+
+
+def test_a_wrong_password_is_never_remembered() -> None:
+    realm = CountingRealm()
+    service = AuthenticationService([realm], None)
+    results = logins(service, "wrong", "wrong")
+    assert all(isinstance(result, AuthenticationError) for result in results)
+    assert realm.asked == 2
+
+
+def test_nothing_is_remembered_when_a_realm_caches_nothing() -> None:
+    realm = CountingRealm()
+    service = AuthenticationService([realm], None, remember_basic=False)
+    assert logins(service, "right-password", "right-password") == ["alice", "alice"]
+    assert realm.asked == 2
+
+
+def test_a_remembered_header_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    realm = CountingRealm()
+    service = AuthenticationService([realm], None)
+    logins(service, "right-password")
+    real = time.monotonic
+    monkeypatch.setattr(time, "monotonic", lambda: real() + RECENT_TTL)
+    logins(service, "right-password")
+    assert realm.asked == 2
+
+
+def test_a_locked_username_is_refused_even_with_a_remembered_header() -> None:
+    realm = CountingRealm()
+    policy = BruteForcePolicy(lock_after=3, lock_duration=3600.0, window=60.0)
+    service = AuthenticationService([realm], None, BruteForceProtection(policy))
+    assert logins(service, "right-password", address="10.0.0.9") == ["alice"]
+    # An attacker at another address locks the username there, then has the right password.
+    logins(service, "guess-1", "guess-2", "guess-3", address="10.0.0.66")
+    [refused] = logins(service, "right-password", address="10.0.0.66")
+    assert isinstance(refused, AuthenticationError)
+    assert refused.brute_force == "locked"

@@ -21,6 +21,9 @@ Behaviour (settings `cache.ttl`, default 20m, and `cache.max_users`, default 100
 * `invalidate(username)` drops the entry and detaches checks in progress for that user: their
   callers still get their answer, but it is not cached and later callers start a fresh check.
   This is what makes a password change effective at once.
+* Every invalidation, of any cache in the process, moves `CredentialCache.generation` on: what
+  was derived from a cached answer (the authentication service's recent Basic credentials) is
+  void then.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 V = TypeVar("V")
 K = TypeVar("K", bound=Hashable)
@@ -92,6 +95,8 @@ def _retrieve_exception(task: asyncio.Task[object]) -> None:
 
 class CredentialCache(Generic[V]):
     """Username → value (the realm's `User`), proven by a password; see the module docstring."""
+
+    generation: ClassVar[int] = 0  # invalidations so far, by any cache of this process
 
     def __init__(
         self,
@@ -188,6 +193,7 @@ class CredentialCache(Generic[V]):
 
     def invalidate(self, username: str) -> None:
         """Forget `username` (both caches); checks in progress for it will not be cached."""
+        CredentialCache.generation += 1
         self._entries.pop(username, None)
         self._lookups.pop(username, None)
         for key in [key for key in self._auth_flights if key[0] == username]:
@@ -196,6 +202,7 @@ class CredentialCache(Generic[V]):
             flight.stale = True
 
     def invalidate_all(self) -> None:
+        CredentialCache.generation += 1
         self._entries.clear()
         self._lookups.clear()
         for flights in (self._auth_flights, self._lookup_flights):

@@ -3,6 +3,12 @@
 Credentials → the realm chain (reserved first, then the configured realms by `order`) → the
 first realm that succeeds. A failure is one uniform 401 whatever the reason (unknown user, wrong
 password, disabled user), so that messages reveal nothing about which users exist.
+
+A Basic header that succeeded is remembered for `RECENT_TTL` (a keyed hash of it, never the
+header), so that a client repeating it skips the parsing and the realm chain: the realms' own
+credential caches would answer the same. It is forgotten at any credential cache invalidation
+(a password change, a disabled user, a cleared cache) and is not kept when a realm caches
+nothing. The brute-force check still runs for every request.
 """
 
 from __future__ import annotations
@@ -10,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hmac
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bastion.authc.brute_force import BruteForcePolicy, BruteForceProtection
+from bastion.authc.credential_cache import CredentialCache
 from bastion.authc.password_hashing import Hasher
 from bastion.authc.realms.base import Outcome, Realm, UsernamePasswordToken
 from bastion.authc.user import Authentication, RealmRef, User
@@ -30,6 +39,8 @@ EXPIRED_BEARER_CHALLENGE = (
 )
 MAX_CREDENTIALS = 8192  # bytes of a decoded Basic header; beyond is refused unparsed
 ANONYMOUS_REALM = RealmRef("__anonymous", "anonymous")
+RECENT_TTL = 1.0  # seconds a succeeded Basic header is remembered
+RECENT_MAX = 1024  # remembered headers; the memory is cleared when it is full
 
 # An authenticator for one `Authorization` scheme other than Basic (ApiKey, Bearer): it gets the
 # credentials after the scheme, the REST path and the client address, and returns the
@@ -98,6 +109,13 @@ def parse_basic(header: str) -> UsernamePasswordToken | None:
     return UsernamePasswordToken(name, password)
 
 
+@dataclass(frozen=True, slots=True)
+class _Recent:
+    authentication: Authentication
+    generation: int  # `CredentialCache.generation` before the realms were asked
+    expires: float
+
+
 class AuthenticationService:
     def __init__(
         self,
@@ -106,8 +124,13 @@ class AuthenticationService:
         brute_force: BruteForceProtection | None = None,
         *,
         decoy: tuple[Hasher, str] | None = None,
+        remember_basic: bool = True,
     ) -> None:
         self.realms = tuple(sorted(realms, key=lambda realm: realm.order))
+        # Off when a realm caches nothing: then every request must reach the realm.
+        self._remember_basic = remember_basic
+        self._recent_key = secrets.token_bytes(32)
+        self._recent: dict[bytes, _Recent] = {}
         # Checked when no realm checked a stored hash (an unknown user), so that a failed login
         # costs one hash check whoever the user is and whichever realm knows them.
         self._decoy = decoy
@@ -135,6 +158,10 @@ class AuthenticationService:
     async def authenticate(
         self, authorization: str | None, run_as: str | None, rest_path: str, address: str | None
     ) -> Authentication:
+        if authorization and self._remember_basic:
+            recent = self._recent_basic(authorization, address)
+            if recent is not None:
+                return recent if run_as is None else await self._run_as(recent, run_as)
         token = parse_basic(authorization) if authorization else None
         if token is None and authorization:
             scheme, _, credentials = authorization.strip().partition(" ")
@@ -150,10 +177,41 @@ class AuthenticationService:
             raise AuthenticationError(
                 f"missing authentication credentials for REST request [{rest_path}]"
             )
+        generation = CredentialCache.generation
         authentication = await self._guarded_realm_chain(token, rest_path, address)
+        if self._remember_basic and authorization:
+            self._remember(authorization, authentication, generation)
         if run_as is None:
             return authentication
         return await self._run_as(authentication, run_as)
+
+    def _digest(self, authorization: str) -> bytes:
+        raw = authorization.encode("utf-8", "surrogateescape")
+        return hmac.digest(self._recent_key, raw, "sha256")
+
+    def _recent_basic(self, authorization: str, address: str | None) -> Authentication | None:
+        recent = self._recent.get(self._digest(authorization))
+        if (
+            recent is None
+            or recent.generation != CredentialCache.generation
+            or time.monotonic() >= recent.expires
+        ):
+            return None
+        username = recent.authentication.user.username
+        now = time.monotonic()
+        decision = self._brute_force.check(username, address, now)
+        if not decision.allowed or decision.delay:
+            return None  # the full path refuses or delays it, and says why
+        self._brute_force.record_success(username, address, now)
+        return recent.authentication
+
+    def _remember(
+        self, authorization: str, authentication: Authentication, generation: int
+    ) -> None:
+        if len(self._recent) >= RECENT_MAX:
+            self._recent.clear()
+        expires = time.monotonic() + RECENT_TTL
+        self._recent[self._digest(authorization)] = _Recent(authentication, generation, expires)
 
     async def _guarded_realm_chain(
         self, token: UsernamePasswordToken, rest_path: str, address: str | None

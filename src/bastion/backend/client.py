@@ -153,24 +153,43 @@ class ResponseBody:
 
 class EngineResponse:
     """Status and headers of an engine response; the body is read from `content`. Use it as an
-    async context manager: leaving it gives the connection back (or closes it if unfinished)."""
+    async context manager: leaving it gives the connection back (or closes it if unfinished).
+    `raw_headers` are as received (llhttp refuses a line break inside a name or value)."""
 
-    __slots__ = ("_client", "_connection", "content", "content_length", "headers", "status")
+    __slots__ = (
+        "_client",
+        "_connection",
+        "_headers",
+        "content",
+        "content_length",
+        "raw_headers",
+        "status",
+    )
 
     def __init__(
         self,
         status: int,
-        headers: CIMultiDict[str],
+        raw_headers: list[tuple[bytes, bytes]],
         content_length: int | None,
         connection: _Connection,
         client: EngineClient,
     ) -> None:
         self.status = status
-        self.headers = headers
+        self.raw_headers = raw_headers
+        self._headers: CIMultiDict[str] | None = None
         self.content_length = content_length
         self.content = ResponseBody(connection)
         self._connection: _Connection | None = connection
         self._client = client
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        if self._headers is None:
+            self._headers = CIMultiDict(
+                (name.decode("latin-1"), value.decode("utf-8", "surrogateescape"))
+                for name, value in self.raw_headers
+            )
+        return self._headers
 
     async def read(self) -> bytes:
         return await self.content.read()
@@ -288,17 +307,18 @@ class _Connection(asyncio.Protocol):
         if status < 200:
             self._raw_headers.clear()  # an interim 1xx answer; the real one follows
             return
-        headers: CIMultiDict[str] = CIMultiDict(
-            (name.decode("latin-1"), value.decode("utf-8", "surrogateescape"))
-            for name, value in self._raw_headers
-        )
-        self._raw_headers.clear()
-        length = headers.get("Content-Length")
-        size = int(length) if length is not None and length.isdigit() else None
-        chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+        raw, self._raw_headers = self._raw_headers, []
+        size: int | None = None
+        chunked = False
+        for name, value in raw:
+            lower = name.lower()
+            if lower == b"content-length":
+                size = int(value) if value.isdigit() else None
+            elif lower == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
         self._keep_alive = parser.should_keep_alive()
         self._until_close = size is None and not chunked
-        response = EngineResponse(status, headers, size, self, self._client)
+        response = EngineResponse(status, raw, size, self, self._client)
         self._response = response
         if not waiter.done():
             waiter.set_result(response)
@@ -441,22 +461,18 @@ def _refused_tls(url: str) -> EngineTLSError:
     )
 
 
-def _encode_head(path_qs: str, headers: Mapping[str, str], size: int | None) -> str:
-    """The request line's tail and the headers, Host excepted (it differs per node)."""
+def encode_headers(headers: Mapping[str, str]) -> bytes:
+    """Header lines for `EngineClient.request`, without the ones the client sets itself."""
     lines = [
         f"{name}: {value}\r\n"
         for name, value in headers.items()
         if name.lower() not in _OWN_HEADERS
     ]
-    if size is not None:
-        lines.append(f"Content-Length: {size}\r\n")
     text = "".join(lines)
     # A CR or LF inside a name or value would let it smuggle headers or a second request.
     if text.count("\n") != len(lines) or text.count("\r") != len(lines):
         raise ValueError("a header name or value contains a line break")
-    if " " in path_qs or "\r" in path_qs or "\n" in path_qs:
-        raise ValueError("the path contains a space or a line break")
-    return text + "\r\n"
+    return text.encode("utf-8", "surrogateescape")
 
 
 class EngineClient:
@@ -494,12 +510,16 @@ class EngineClient:
         self,
         method: str,
         path_qs: str,
-        headers: Mapping[str, str] | CIMultiDict[str],
+        headers: Mapping[str, str] | CIMultiDict[str] | bytes,
         body: bytes | None,
     ) -> EngineResponse:
-        """Send one request; the caller reads and releases the response (`async with`)."""
+        """Send one request; the caller reads and releases the response (`async with`).
+        `headers` may come encoded already (`encode_headers`, `rest.proxy.engine_headers`)."""
+        if " " in path_qs or "\r" in path_qs or "\n" in path_qs:
+            raise ValueError("the path contains a space or a line break")
         size = len(body) if body is not None else (0 if method in _BODY_METHODS else None)
-        head = _encode_head(path_qs, headers, size).encode("utf-8", "surrogateescape")
+        head = headers if isinstance(headers, bytes) else encode_headers(headers)
+        head += b"\r\n" if size is None else b"Content-Length: %d\r\n\r\n" % size
         line = f"{method} {path_qs} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")
         await self._slots.acquire()
         try:

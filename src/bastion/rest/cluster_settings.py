@@ -97,10 +97,11 @@ class ClusterSettingsApi:
         }
 
     async def _engine_json(self, request: Request, method: str, body: Any) -> tuple[int, Any]:
-        headers = engine_headers(request)
-        headers.popall("Accept-Encoding", None)  # the answer is merged: it must be plain
-        headers["Content-Type"] = "application/json"
-        headers["Accept"] = "application/json"
+        # The answer is merged: it must come plain, and both ways are JSON.
+        headers = engine_headers(
+            request, drop=frozenset({"accept-encoding", "content-type", "accept"})
+        )
+        headers += b"Content-Type: application/json\r\nAccept: application/json\r\n"
         payload = None if body is None else orjson.dumps(body)
         upstream = await self._engine.request(method, request.raw_path, headers, payload)
         async with upstream:

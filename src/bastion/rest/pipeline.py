@@ -219,8 +219,8 @@ class RestPipeline:
                 raise ElasticsearchError(
                     403, "security_exception", denied_cluster(authentication, CLEAR_ALL_SCROLLS)
                 )
-        headers = engine_headers(request)
-        headers.popall("Accept-Encoding", None)  # the answer is rewritten: it must be plain
+        # The answer is rewritten: it must come plain.
+        headers = engine_headers(request, drop=frozenset({"accept-encoding"}))
         upstream = await self._engine.request(request.method, path_qs, headers, body)
         async with upstream:
             raw = await upstream.read()

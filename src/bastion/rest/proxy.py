@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import re
 
-from aiohttp import web
 from multidict import CIMultiDict
 
 from bastion.backend.client import EngineClient
-from bastion.transport.http import Request, Response, Streamed
+from bastion.transport.http import MANAGED_HEADERS, Relayed, Request, Response, Streamed
 
 HOP_BY_HOP = frozenset(
     {
@@ -32,6 +31,8 @@ HOP_BY_HOP = frozenset(
         "expect",
     }
 )
+# Dropped from a relayed answer: hop-by-hop, and what the gateway's server sets itself.
+_NOT_RELAYED = frozenset(name.encode() for name in HOP_BY_HOP | MANAGED_HEADERS)
 STREAM_ABOVE = 1 << 20  # responses larger than this (or unsized) are streamed
 CHUNK = 64 << 10
 _COMPAT = re.compile(r"application/vnd\.elasticsearch\+([a-z-]+)[^,]*", re.IGNORECASE)
@@ -42,18 +43,26 @@ def engine_media_type(value: str) -> str:
     return _COMPAT.sub(r"application/\1", value) if "vnd.elasticsearch" in value else value
 
 
-def engine_headers(request: Request) -> CIMultiDict[str]:
-    headers: CIMultiDict[str] = CIMultiDict()
+def engine_headers(request: Request, drop: frozenset[str] = frozenset()) -> bytes:
+    """The client's end-to-end headers (and any in `drop`, lower case, left out), with
+    `X-Forwarded-For` extended, encoded for `EngineClient.request`. The names and values come
+    from llhttp, which refuses a line break inside either."""
+    lines = []
+    previous = None
     for name, value in request.headers.items():
         lower = name.lower()
-        if lower in HOP_BY_HOP:
+        if lower in HOP_BY_HOP or lower in drop:
+            continue
+        if lower == "x-forwarded-for":
+            previous = previous or value
             continue
         compat = lower in ("content-type", "accept")
-        headers.add(name, engine_media_type(value) if compat else value)
+        lines.append(f"{name}: {engine_media_type(value) if compat else value}\r\n")
     peer = request.remote or ""
-    previous = request.headers.get("X-Forwarded-For")
-    headers["X-Forwarded-For"] = f"{previous}, {peer}" if previous else peer
-    return headers
+    lines.append(
+        f"X-Forwarded-For: {previous}, {peer}\r\n" if previous else f"X-Forwarded-For: {peer}\r\n"
+    )
+    return "".join(lines).encode("utf-8", "surrogateescape")
 
 
 async def forward(
@@ -64,16 +73,17 @@ async def forward(
     upstream = await engine.request(
         request.method, path_qs or request.raw_path, engine_headers(request), body
     )
-    headers: CIMultiDict[str] = CIMultiDict(
-        (k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
-    )
     size = upstream.content_length
     if size is not None and size <= STREAM_ABOVE and request.method != "HEAD":
         async with upstream:
             payload = await upstream.read()
-        return web.Response(status=upstream.status, body=payload, headers=headers)
+        kept = [(k, v) for k, v in upstream.raw_headers if k.lower() not in _NOT_RELAYED]
+        return Relayed(upstream.status, kept, payload)
     # HEAD (which must keep the engine's Content-Length), large and unsized bodies.
     # Releasing gives the engine connection back, or closes it if the body was not all read.
+    headers: CIMultiDict[str] = CIMultiDict(
+        (k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
+    )
     return Streamed(
         upstream.status, headers, size, upstream.content.iter_chunked(CHUNK), upstream.release
     )

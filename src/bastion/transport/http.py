@@ -32,7 +32,11 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 log = logging.getLogger(__name__)
 
-_MANAGED = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "server"})
+# Set by this server, whatever a handler's response says.
+MANAGED_HEADERS = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "server"}
+)
+_REASONS = {status.value: status.phrase.encode("ascii") for status in http.HTTPStatus}
 _SMALL_BODY = 64 << 10  # below this the head and the body go out in one write
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _KEPT_ESCAPES = re.compile("(%2[fF]|%25)")
@@ -62,7 +66,17 @@ class Streamed:
     release: Callable[[], None]
 
 
-Response = web.Response | Streamed
+@dataclass(slots=True)
+class Relayed:
+    """An engine answer passed on whole: its status, its header lines as received (already
+    without hop-by-hop and `MANAGED_HEADERS`) and its body."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+Response = web.Response | Streamed | Relayed
 Handler = Callable[["Request"], Awaitable[Response]]
 
 
@@ -258,6 +272,8 @@ class HttpProtocol(asyncio.Protocol):
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Kept: `asyncio.get_running_loop()` makes a getpid() system call each time.
+        self._loop = asyncio.get_running_loop()
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         peer = transport.get_extra_info("peername")
         self.remote = str(peer[0]) if isinstance(peer, tuple) and peer else None
@@ -339,7 +355,7 @@ class HttpProtocol(asyncio.Protocol):
         self._queue.append(request)
         if not self._serving:
             self._serving = True
-            asyncio.get_running_loop().create_task(self._serve())
+            self._loop.create_task(self._serve())
         elif len(self._queue) > 1:
             self._pause_reading()  # a pipelining client waits while earlier requests run
 
@@ -384,10 +400,12 @@ class HttpProtocol(asyncio.Protocol):
         if isinstance(response, Streamed):
             await self._write_streamed(response, keep, head_only)
             return
-        body = response.body
-        if not isinstance(body, bytes):
-            body = b"" if body is None else bytes(body)  # type: ignore[arg-type]
-        head = encode_head(response.status, response.reason, response.headers, len(body), keep)
+        if isinstance(response, Relayed):
+            body = response.body
+            head = encode_relayed_head(response.status, response.headers, len(body), keep)
+        else:
+            body = _body_bytes(response)
+            head = encode_head(response.status, response.reason, response.headers, len(body), keep)
         if head_only or not body:
             self.write(head)
         elif len(body) < _SMALL_BODY:
@@ -463,10 +481,9 @@ class HttpProtocol(asyncio.Protocol):
         timeout = self.limits.idle_timeout
         if timeout <= 0:
             return
-        loop = asyncio.get_running_loop()
-        self._idle_since = loop.time()
+        self._idle_since = self._loop.time()
         if self._idle is None:
-            self._idle = loop.call_later(timeout, self._idle_expired)
+            self._idle = self._loop.call_later(timeout, self._idle_expired)
 
     def _cancel_idle(self) -> None:
         if self._idle is not None:
@@ -495,7 +512,7 @@ def encode_head(
 ) -> bytes:
     """The status line and headers; Content-Length (or chunked) and Connection are the server's."""
     items = headers.items() if hasattr(headers, "items") else headers
-    lines = [f"{name}: {value}\r\n" for name, value in items if name.lower() not in _MANAGED]
+    lines = [f"{name}: {value}\r\n" for name, value in items if name.lower() not in MANAGED_HEADERS]
     # Official Elasticsearch clients refuse a server that does not send this header.
     lines.append("X-Elastic-Product: Elasticsearch\r\n")
     lines.append(
@@ -508,6 +525,25 @@ def encode_head(
     if text.count("\n") != len(lines) or text.count("\r") != len(lines):
         raise ValueError("a response header contains a line break")
     return f"HTTP/1.1 {status} {reason}\r\n{text}\r\n".encode("utf-8", "surrogateescape")
+
+
+def _body_bytes(response: web.Response) -> bytes:
+    body = response.body
+    if isinstance(body, bytes):
+        return body
+    return b"" if body is None else bytes(body)  # type: ignore[arg-type]
+
+
+def encode_relayed_head(
+    status: int, headers: list[tuple[bytes, bytes]], length: int, keep_alive: bool
+) -> bytes:
+    """`encode_head` for header lines that llhttp parsed (so free of line breaks)."""
+    parts = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"X-Elastic-Product: Elasticsearch\r\nContent-Length: %d\r\n" % length)
+    parts.append(b"\r\n" if keep_alive else b"Connection: close\r\n\r\n")
+    return b"".join(parts)
 
 
 def _reason(status: int) -> str:

@@ -7,6 +7,7 @@ See docs/architecture.md for the choice of server.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -124,6 +125,9 @@ async def serve(
     """Serve until SIGTERM or SIGINT, then let in-flight requests finish."""
     gateway = build_gateway(settings, engine_urls, config_dir, keystore_password)
     await gateway.startup()
+    # What start-up built lives as long as the worker: keep it out of every later collection.
+    gc.collect()
+    gc.freeze()
     tls = _http_tls(settings, config_dir, keystore_password)
     listener = GatedListener(
         gateway.server,
