@@ -169,13 +169,22 @@ def test_a_remembered_header_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     assert realm.asked == 2
 
 
-def test_a_locked_username_is_refused_even_with_a_remembered_header() -> None:
+def test_a_locked_address_is_refused_even_with_a_remembered_header() -> None:
     realm = CountingRealm()
     policy = BruteForcePolicy(lock_after=3, lock_duration=3600.0, window=60.0)
     service = AuthenticationService([realm], None, BruteForceProtection(policy))
     assert logins(service, "right-password", address="10.0.0.9") == ["alice"]
-    # An attacker at another address locks the username there, then has the right password.
-    logins(service, "guess-1", "guess-2", "guess-3", address="10.0.0.66")
-    [refused] = logins(service, "right-password", address="10.0.0.66")
+    # Someone behind the same address guesses until the address is locked.
+    logins(service, "guess-1", "guess-2", "guess-3", address="10.0.0.9")
+    [refused] = logins(service, "right-password", address="10.0.0.9")
     assert isinstance(refused, AuthenticationError)
     assert refused.brute_force == "locked"
+    assert realm.asked == 4  # the locked attempt never reached the realm
+
+
+def test_headers_are_remembered_per_client_address() -> None:
+    realm = CountingRealm()
+    service = AuthenticationService([realm], None)
+    logins(service, "right-password", "right-password", address="10.0.0.1")
+    logins(service, "right-password", "right-password", address="10.0.0.2")
+    assert realm.asked == 2

@@ -4,11 +4,11 @@ Credentials → the realm chain (reserved first, then the configured realms by `
 first realm that succeeds. A failure is one uniform 401 whatever the reason (unknown user, wrong
 password, disabled user), so that messages reveal nothing about which users exist.
 
-A Basic header that succeeded is remembered for `RECENT_TTL` (a keyed hash of it, never the
-header), so that a client repeating it skips the parsing and the realm chain: the realms' own
-credential caches would answer the same. It is forgotten at any credential cache invalidation
-(a password change, a disabled user, a cleared cache) and is not kept when a realm caches
-nothing. The brute-force check still runs for every request.
+A Basic header that succeeded is remembered per client address for `RECENT_TTL` (a keyed hash
+of both, never the header), so that a client repeating it skips the decoding and the realm
+chain: the realms' own credential caches would answer the same. It is forgotten at any
+credential cache invalidation (a password change, a disabled user, a cleared cache) and is not
+kept when a realm caches nothing. The brute-force check still runs for every request.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hmac
+import hashlib
 import logging
 import secrets
 import time
@@ -129,7 +129,7 @@ class AuthenticationService:
         self.realms = tuple(sorted(realms, key=lambda realm: realm.order))
         # Off when a realm caches nothing: then every request must reach the realm.
         self._remember_basic = remember_basic
-        self._recent_key = secrets.token_bytes(32)
+        self._recent_key = secrets.token_bytes(32)  # BLAKE2s' longest key
         self._recent: dict[bytes, _Recent] = {}
         # Checked when no realm checked a stored hash (an unknown user), so that a failed login
         # costs one hash check whoever the user is and whichever realm knows them.
@@ -180,38 +180,44 @@ class AuthenticationService:
         generation = CredentialCache.generation
         authentication = await self._guarded_realm_chain(token, rest_path, address)
         if self._remember_basic and authorization:
-            self._remember(authorization, authentication, generation)
+            self._remember(authorization, address, authentication, generation)
         if run_as is None:
             return authentication
         return await self._run_as(authentication, run_as)
 
-    def _digest(self, authorization: str) -> bytes:
-        raw = authorization.encode("utf-8", "surrogateescape")
-        return hmac.digest(self._recent_key, raw, "sha256")
+    def _digest(self, authorization: str, address: str | None) -> bytes:
+        # Keyed BLAKE2 is a MAC, and three times cheaper here than HMAC-SHA256.
+        raw = f"{address}\n{authorization}".encode("utf-8", "surrogateescape")
+        return hashlib.blake2s(raw, key=self._recent_key).digest()
 
     def _recent_basic(self, authorization: str, address: str | None) -> Authentication | None:
-        recent = self._recent.get(self._digest(authorization))
+        """Remembered per header and client address, so that each pair still passes the full
+        path (and records the brute-force trust) once per `RECENT_TTL`."""
+        recent = self._recent.get(self._digest(authorization, address))
+        now = time.monotonic()
         if (
             recent is None
             or recent.generation != CredentialCache.generation
-            or time.monotonic() >= recent.expires
+            or now >= recent.expires
         ):
             return None
-        username = recent.authentication.user.username
-        now = time.monotonic()
-        decision = self._brute_force.check(username, address, now)
+        decision = self._brute_force.check(recent.authentication.user.username, address, now)
         if not decision.allowed or decision.delay:
             return None  # the full path refuses or delays it, and says why
-        self._brute_force.record_success(username, address, now)
         return recent.authentication
 
     def _remember(
-        self, authorization: str, authentication: Authentication, generation: int
+        self,
+        authorization: str,
+        address: str | None,
+        authentication: Authentication,
+        generation: int,
     ) -> None:
         if len(self._recent) >= RECENT_MAX:
             self._recent.clear()
         expires = time.monotonic() + RECENT_TTL
-        self._recent[self._digest(authorization)] = _Recent(authentication, generation, expires)
+        key = self._digest(authorization, address)
+        self._recent[key] = _Recent(authentication, generation, expires)
 
     async def _guarded_realm_chain(
         self, token: UsernamePasswordToken, rest_path: str, address: str | None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ class IndicesOptions:
 
     @staticmethod
     def from_query(query: Mapping[str, str], default_expand: str = "open") -> IndicesOptions:
+        if not query:
+            return _defaults(default_expand)
         expand = {
             part.strip()
             for part in query.get("expand_wildcards", default_expand).split(",")
@@ -56,6 +59,12 @@ class IndicesOptions:
             ignore_unavailable=query.get("ignore_unavailable", "false") == "true",
             allow_no_indices=query.get("allow_no_indices", "true") != "false",
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _defaults(default_expand: str) -> IndicesOptions:
+    """The options of a request without query parameters (most of them), parsed once."""
+    return IndicesOptions.from_query({"expand_wildcards": default_expand})
 
 
 @dataclass(frozen=True, slots=True)

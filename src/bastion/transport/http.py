@@ -40,6 +40,7 @@ _REASONS = {status.value: status.phrase.encode("ascii") for status in http.HTTPS
 _SMALL_BODY = 64 << 10  # below this the head and the body go out in one write
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _KEPT_ESCAPES = re.compile("(%2[fF]|%25)")
+_NO_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())  # read-only, so shared
 
 
 class BodyTooLarge(Exception):
@@ -193,7 +194,8 @@ class Request:
     def query(self) -> MultiDictProxy[str]:
         if self._query is None:
             raw = self.raw_path.partition("?")[2]
-            self._query = MultiDictProxy(MultiDict(parse_qsl(raw, keep_blank_values=True)))
+            pairs = parse_qsl(raw, keep_blank_values=True) if raw else ()
+            self._query = MultiDictProxy(MultiDict(pairs)) if pairs else _NO_QUERY
         return self._query
 
     # the body
