@@ -195,9 +195,11 @@ class AuditTrail:
             event["indices"] = list(indices)
         self.output.submit(event)
 
-    def begin(self, request: Callable[[], RestRequest]) -> RequestAudit:
+    def begin(self, request: Callable[[], RestRequest]) -> RequestAudit | None:
         """`request` builds the REST facts when the first event needs them (most requests
-        write no event when auditing is off or narrow)."""
+        write no event when auditing is narrow). None when auditing is off."""
+        if self.output is None:
+            return None
         audit = RequestAudit(self, request)
         CURRENT.set(audit)
         return audit

@@ -108,7 +108,8 @@ class RestPipeline:
                 request.remote,
             )
             request["authentication"] = authentication
-            audited.authenticated(audit, authentication)
+            if audit is not None:
+                audited.authenticated(audit, authentication)
             match = match_raw(request.method, request.raw_path)
             request["route"] = match
             try:
@@ -121,7 +122,8 @@ class RestPipeline:
                     body=body,
                 )
             except ElasticsearchError as error:
-                audited.refused(audit, authentication, match, error)
+                if audit is not None:
+                    audited.refused(audit, authentication, match, error)
                 anonymous = self._security.authc.anonymous
                 if (
                     error.status == 403
@@ -135,7 +137,8 @@ class RestPipeline:
                         AuthenticationError(f"action [{action}] requires authentication")
                     )
                 raise
-            audited.authorized(audit, authentication, match, body, authorized)
+            if audit is not None:
+                audited.authorized(audit, authentication, match, body, authorized)
             request["authorized"] = authorized
             return await handler(request)
         except ElasticsearchError as error:

@@ -340,8 +340,10 @@ class HttpProtocol(asyncio.Protocol):
         self._idle_since = None  # busy until answered
         parser = self._parser
         headers: CIMultiDict[str] = CIMultiDict(
-            (name.decode("latin-1"), value.decode("utf-8", "surrogateescape"))
-            for name, value in self._headers
+            [  # a list: twice as fast as a generator here
+                (name.decode("latin-1"), value.decode("utf-8", "surrogateescape"))
+                for name, value in self._headers
+            ]
         )
         self._headers = []
         chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
