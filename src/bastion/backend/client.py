@@ -461,7 +461,7 @@ def _refused_tls(url: str) -> EngineTLSError:
     )
 
 
-def encode_headers(headers: Mapping[str, str]) -> bytes:
+def _encode_headers(headers: Mapping[str, str]) -> bytes:
     """Header lines for `EngineClient.request`, without the ones the client sets itself."""
     lines = [
         f"{name}: {value}\r\n"
@@ -514,11 +514,11 @@ class EngineClient:
         body: bytes | None,
     ) -> EngineResponse:
         """Send one request; the caller reads and releases the response (`async with`).
-        `headers` may come encoded already (`encode_headers`, `rest.proxy.engine_headers`)."""
+        `headers` may come encoded already, as `rest.proxy.engine_headers` makes them."""
         if " " in path_qs or "\r" in path_qs or "\n" in path_qs:
             raise ValueError("the path contains a space or a line break")
         size = len(body) if body is not None else (0 if method in _BODY_METHODS else None)
-        head = headers if isinstance(headers, bytes) else encode_headers(headers)
+        head = headers if isinstance(headers, bytes) else _encode_headers(headers)
         head += b"\r\n" if size is None else b"Content-Length: %d\r\n\r\n" % size
         line = f"{method} {path_qs} HTTP/1.1\r\n".encode("utf-8", "surrogateescape")
         await self._slots.acquire()
