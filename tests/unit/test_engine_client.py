@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bastion.backend.client import _HIGH_WATER, EngineClient, EngineUnavailable
+from bastion.backend.client import _HIGH_WATER, EngineClient, EngineUnavailable, _Slots
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -423,3 +423,33 @@ async def test_each_request_gets_its_whole_time_limit_on_a_reused_connection() -
         assert 0.35 <= time.monotonic() - started < 3
         assert server.connections == 1
         await client.close()
+
+
+@in_loop
+async def test_a_slot_given_to_a_caller_who_gave_up_passes_on() -> None:
+    slots = _Slots(1)
+    assert slots.take_now()
+    assert not slots.take_now()
+    leaving = asyncio.create_task(slots.take())
+    staying = asyncio.create_task(slots.take())
+    await asyncio.sleep(0)
+    slots.give()  # handed to `leaving`...
+    leaving.cancel()  # ...which gives up before it runs again
+    await asyncio.wait_for(staying, 1)  # so the slot went on to the next caller
+    assert leaving.cancelled()
+    slots.give()
+    assert slots.take_now()  # and nothing was lost or counted twice
+    assert not slots.take_now()
+
+
+@in_loop
+async def test_a_caller_who_gave_up_before_a_slot_freed_takes_none() -> None:
+    slots = _Slots(1)
+    assert slots.take_now()
+    leaving = asyncio.create_task(slots.take())
+    await asyncio.sleep(0)
+    leaving.cancel()
+    await asyncio.sleep(0)
+    slots.give()
+    assert slots.take_now()
+    assert not slots.take_now()

@@ -75,8 +75,10 @@ async def forward(
     )
     size = upstream.content_length
     if size is not None and size <= STREAM_ABOVE and request.method != "HEAD":
-        async with upstream:
-            payload = await upstream.read()
+        try:
+            payload = await upstream.content.read()
+        finally:
+            upstream.release()
         kept = [(k, v) for k, v in upstream.raw_headers if k.lower() not in _NOT_RELAYED]
         return Relayed(upstream.status, kept, payload)
     # HEAD (which must keep the engine's Content-Length), large and unsized bodies.
