@@ -222,15 +222,13 @@ class AuthenticationService:
     async def _guarded_realm_chain(
         self, token: UsernamePasswordToken, rest_path: str, address: str | None
     ) -> Authentication:
-        brute_force: str | None = None
         decision = self._brute_force.check(token.username, address, time.monotonic())
         if not decision.allowed:
             # Refused before the password is checked, with the answer of a wrong password.
             log.warning("login of user [%s] from [%s] is locked", token.username, address)
-            brute_force = "locked"
-            raise _login_failed(token, rest_path, brute_force)
+            raise _login_failed(token, rest_path, "locked")
+        brute_force = "delayed" if decision.delay else None
         if decision.delay:
-            brute_force = "delayed"
             await asyncio.sleep(decision.delay)
         verified = False
         for realm in self.realms:

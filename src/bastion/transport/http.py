@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 MANAGED_HEADERS = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "server"}
 )
-_REASONS = {status.value: status.phrase.encode("ascii") for status in http.HTTPStatus}
+_REASONS = {status.value: status.phrase for status in http.HTTPStatus}
 _SMALL_BODY = 64 << 10  # below this the head and the body go out in one write
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _KEPT_ESCAPES = re.compile("(%2[fF]|%25)")
@@ -498,10 +498,9 @@ class HttpProtocol(asyncio.Protocol):
         self._idle = None
         if self._serving or self._idle_since is None:
             return  # busy: armed again when it goes idle
-        loop = asyncio.get_running_loop()
-        left = self._idle_since + self.limits.idle_timeout - loop.time()
+        left = self._idle_since + self.limits.idle_timeout - self._loop.time()
         if left > 0:
-            self._idle = loop.call_later(left, self._idle_expired)
+            self._idle = self._loop.call_later(left, self._idle_expired)
         else:
             self._close()
 
@@ -542,7 +541,7 @@ def encode_relayed_head(
     status: int, headers: list[tuple[bytes, bytes]], length: int, keep_alive: bool
 ) -> bytes:
     """`encode_head` for header lines that llhttp parsed (so free of line breaks)."""
-    parts = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))]
+    parts = [b"HTTP/1.1 %d %s\r\n" % (status, _reason(status).encode("ascii"))]
     for name, value in headers:
         parts += (name, b": ", value, b"\r\n")
     parts.append(b"X-Elastic-Product: Elasticsearch\r\nContent-Length: %d\r\n" % length)
@@ -551,10 +550,7 @@ def encode_relayed_head(
 
 
 def _reason(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+    return _REASONS.get(status, "Unknown")
 
 
 class Router:
