@@ -323,6 +323,7 @@ class Bench:
         label = f" [{self.args.label}]" if self.args.label else ""
         print(f"\nbastion: {measured}{label}; {self.meta['engine']}")
         print(f"placement: {self.placement.text()}; gateway workers: {self.args.workers}")
+        print(f"gateway interpreter: {self.meta['machine']['python_executable']}")
         print(report.table(rows, titles))
         print(
             "\nµs/req = CPU time per request (gw: the gateway's worker processes); noise = mean "
@@ -406,6 +407,8 @@ def _machine() -> dict[str, Any]:
         "cpu": model,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
+        # The gateway runs on this interpreter; how it was built moves the figures (performance.md)
+        "python_executable": os.path.realpath(sys.executable),
         "kernel": platform.release(),
         "wrk": _first_line(["wrk", "--version"]),
         **versions,

@@ -217,6 +217,8 @@ class _Connection(asyncio.Protocol):
     def __init__(self, node: _Node, client: EngineClient) -> None:
         self.node = node
         self._client = client
+        # Kept: `asyncio.get_running_loop()` makes a getpid() system call each time.
+        self.loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._closed = False
         self._paused = False
@@ -347,10 +349,11 @@ class _Connection(asyncio.Protocol):
         """Write one request and wait for the status line and headers."""
         transport = self._transport
         assert transport is not None
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         self._parser = httptools.HttpResponseParser(self)
         self._response = None
         self._received = False
+        self._raw_headers.clear()  # left by bytes after the last answer, if any
         self._head_bytes = 0
         self._header_bytes = 0
         self._no_body = no_body
@@ -396,9 +399,8 @@ class _Connection(asyncio.Protocol):
         self._timer = None
         if self._parser is None:
             return  # no request in flight
-        loop = asyncio.get_running_loop()
-        if loop.time() < self._deadline:  # set for an earlier request
-            self._timer = loop.call_at(self._deadline, self._on_timeout)
+        if self.loop.time() < self._deadline:  # set for an earlier request
+            self._timer = self.loop.call_at(self._deadline, self._on_timeout)
             return
         self._fail(EngineUnavailable(f"{self.node.url}: no response within the time limit"))
 
@@ -568,7 +570,9 @@ class EngineClient:
     async def _send(
         self, method: str, line: bytes, head: bytes, body: bytes | None
     ) -> EngineResponse:
-        deadline = asyncio.get_running_loop().time() + self._timeout
+        # Read from a pooled connection's loop when there is one: get_running_loop() costs a
+        # getpid() system call.
+        deadline: float | None = None
         failures: list[str] = []
         # Each request starts at the next node and then tries every node once, in order (a
         # shared iterator would let concurrent requests skip nodes).
@@ -581,6 +585,8 @@ class EngineClient:
                 connection = node.take_idle()
                 reused = connection is not None
                 if connection is None:
+                    if deadline is None:
+                        deadline = asyncio.get_running_loop().time() + self._timeout
                     try:
                         connection = await self._connect(node, deadline)
                     except EngineTLSError:
@@ -592,6 +598,8 @@ class EngineClient:
                         reason = os.strerror(error.errno) if error.errno else str(error)
                         failures.append(f"{node.url}: {reason}")
                         break
+                if deadline is None:
+                    deadline = connection.loop.time() + self._timeout
                 request = line + b"Host: " + node.host_header + b"\r\n" + head
                 try:
                     return await connection.send(request, body, method == "HEAD", deadline)

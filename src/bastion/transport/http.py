@@ -187,6 +187,9 @@ class Request:
 
     @property
     def path_qs(self) -> str:
+        raw = self.raw_path
+        if "%" not in raw and not raw.endswith("?"):
+            return raw  # the usual case: nothing to decode
         query = self.query_string
         return f"{self.path}?{query}" if query else self.path
 
