@@ -77,12 +77,10 @@ class RestPipeline:
             max_content_length=limit,
         )
 
-    async def _read_body(self, request: Request) -> bytes | None:
+    async def _read_body(self, request: Request) -> bytes:
         declared = request.content_length
         if declared is not None and declared > self._max_content_length:
             raise self._too_large(declared)
-        if not request.body_exists:
-            return None
         try:
             if request.body_received:  # the usual case: no timer to arm
                 return await request.read()
@@ -98,7 +96,7 @@ class RestPipeline:
     async def middleware(self, request: Request, handler: Handler) -> Response:
         audit: RequestAudit | None = None
         try:
-            body = await self._read_body(request)
+            body = await self._read_body(request) if request.body_exists else None
             audit = self._security.audit.begin(lambda: audited.rest_request(request, body))
             request[AUDIT_KEY] = audit
             authentication = await self._security.authc.authenticate(

@@ -273,6 +273,7 @@ class HttpProtocol(asyncio.Protocol):
         self._idle_since: float | None = None  # None while a request is being received or served
         self._writable: asyncio.Future[None] | None = None
         self._paused_reading = False
+        self._next: asyncio.Future[None] | None = None  # the serving task waits on it when idle
 
     # asyncio callbacks
 
@@ -305,6 +306,7 @@ class HttpProtocol(asyncio.Protocol):
             self._receiving._abandon()
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
+        self._wake_server()
 
     def pause_writing(self) -> None:
         if self._writable is None or self._writable.done():
@@ -362,7 +364,10 @@ class HttpProtocol(asyncio.Protocol):
         self._queue.append(request)
         if not self._serving:
             self._serving = True
-            self._loop.create_task(self._serve())
+            if self._next is None:
+                self._loop.create_task(self._serve())
+            else:
+                self._wake_server()
         elif len(self._queue) > 1:
             self._pause_reading()  # a pipelining client waits while earlier requests run
 
@@ -378,35 +383,51 @@ class HttpProtocol(asyncio.Protocol):
     # serving
 
     async def _serve(self) -> None:
-        try:
-            while self._queue and not self._closed:
-                request = self._queue[0]
-                response = await self._server.respond(request)
-                # A body left unread (or still arriving) cannot be skipped safely: close.
-                keep_alive = request.keep_alive and request._complete and not self._server.stopping
-                await self._write_response(request, response, keep_alive)
-                self._queue.popleft()
-                if not keep_alive:
-                    self._close()
-                    return
-                self.resume_reading()
-        except ConnectionResetError:  # the client left while its body was arriving
-            self._close()
-        except Exception:  # a bug must cost this connection, not the worker
-            log.exception("failed to answer a request")
-            self._close()
-        finally:
-            self._serving = False
-        if self._error is not None and not self._closed:
-            self._answer_error(self._error)
-        elif not self._closed:
+        """Answer the queued requests in order, then wait for the next one: one task for the
+        connection's life, since a task per request costs a Task and its registration."""
+        while True:
+            try:
+                while self._queue and not self._closed:
+                    request = self._queue[0]
+                    response = await self._server.respond(request)
+                    # A body left unread (or still arriving) cannot be skipped safely: close.
+                    keep_alive = (
+                        request.keep_alive and request._complete and not self._server.stopping
+                    )
+                    if isinstance(response, Streamed):
+                        head_only = request.method == "HEAD"
+                        await self._write_streamed(response, keep_alive, head_only)
+                    else:
+                        self._write_response(request, response, keep_alive)
+                    self._queue.popleft()
+                    if not keep_alive:
+                        self._close()
+                        return
+                    self.resume_reading()
+            except ConnectionResetError:  # the client left while its body was arriving
+                self._close()
+            except Exception:  # a bug must cost this connection, not the worker
+                log.exception("failed to answer a request")
+                self._close()
+            finally:
+                self._serving = False
+            if self._error is not None and not self._closed:
+                self._answer_error(self._error)
+            if self._closed:
+                return
             self._arm_idle()
+            self._next = self._loop.create_future()
+            await self._next  # set by the next request's headers, or when the connection ends
 
-    async def _write_response(self, request: Request, response: Response, keep: bool) -> None:
+    def _wake_server(self) -> None:
+        waiting, self._next = self._next, None
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+
+    def _write_response(
+        self, request: Request, response: web.Response | Relayed, keep: bool
+    ) -> None:
         head_only = request.method == "HEAD"
-        if isinstance(response, Streamed):
-            await self._write_streamed(response, keep, head_only)
-            return
         if isinstance(response, Relayed):
             body = response.body
             head = encode_relayed_head(response.status, response.headers, len(body), keep)
@@ -477,6 +498,7 @@ class HttpProtocol(asyncio.Protocol):
         if not self._closed and self.transport is not None:
             self._closed = True
             self.transport.close()
+        self._wake_server()
 
     def close_if_idle(self) -> bool:
         if not self._serving:
