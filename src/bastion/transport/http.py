@@ -37,6 +37,9 @@ MANAGED_HEADERS = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "server"}
 )
 _REASONS = {status.value: status.phrase for status in http.HTTPStatus}
+# Official Elasticsearch clients refuse a server that does not send this header.
+_PRODUCT_HEADER = "X-Elastic-Product: Elasticsearch\r\n"
+_PRODUCT_HEADER_BYTES = _PRODUCT_HEADER.encode()
 _SMALL_BODY = 64 << 10  # below this the head and the body go out in one write
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _KEPT_ESCAPES = re.compile("(%2[fF]|%25)")
@@ -541,8 +544,7 @@ def encode_head(
     """The status line and headers; Content-Length (or chunked) and Connection are the server's."""
     items = headers.items() if hasattr(headers, "items") else headers
     lines = [f"{name}: {value}\r\n" for name, value in items if name.lower() not in MANAGED_HEADERS]
-    # Official Elasticsearch clients refuse a server that does not send this header.
-    lines.append("X-Elastic-Product: Elasticsearch\r\n")
+    lines.append(_PRODUCT_HEADER)
     lines.append(
         "Transfer-Encoding: chunked\r\n" if length is None else f"Content-Length: {length}\r\n"
     )
@@ -569,7 +571,7 @@ def encode_relayed_head(
     parts = [b"HTTP/1.1 %d %s\r\n" % (status, _reason(status).encode("ascii"))]
     for name, value in headers:
         parts += (name, b": ", value, b"\r\n")
-    parts.append(b"X-Elastic-Product: Elasticsearch\r\nContent-Length: %d\r\n" % length)
+    parts += (_PRODUCT_HEADER_BYTES, b"Content-Length: %d\r\n" % length)
     parts.append(b"\r\n" if keep_alive else b"Connection: close\r\n\r\n")
     return b"".join(parts)
 
