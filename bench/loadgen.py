@@ -112,6 +112,7 @@ def run_wrk(
     connections: int,
     seconds: float,
     cpus: frozenset[int] | None,
+    batch: bool,
 ) -> LoadResult:
     command = [
         wrk,
@@ -134,7 +135,7 @@ def run_wrk(
             text=True,
             check=False,
             timeout=seconds + 60,  # wrk stops itself; this only guards against a hang
-            preexec_fn=child_setup(cpus),  # the runner starts no threads: preexec_fn is safe
+            preexec_fn=child_setup(cpus, batch=batch),  # safe: the runner starts no threads
         )
     except subprocess.TimeoutExpired:
         raise BenchError(f"wrk did not finish within {seconds + 60:.0f}s") from None

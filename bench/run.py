@@ -64,6 +64,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--engine-cpus", default="1", help="CPUs of the engine (default 1)")
     add("--gateway-cpus", default="0", help="CPUs of the gateway workers (default 0)")
     add("--loadgen-cpus", default="0", help="CPUs of wrk (default 0)")
+    add("--loadgen-policy", choices=("batch", "normal"), default="batch", help="scheduling "
+        "policy of wrk: batch (default; SCHED_BATCH, so that wrk does not preempt the gateway "
+        "on their shared core at every answer) or normal")  # fmt: skip
     add("--no-pin", action="store_true", help="let the scheduler place everything")
     add("--heap", default="2g", help="engine JVM heap, min = max (default 2g)")
     add("--gateway-setting", action="append", default=[], metavar="KEY=VALUE",
@@ -98,15 +101,18 @@ class Placement:
     engine: frozenset[int] | None
     gateway: frozenset[int] | None
     loadgen: frozenset[int] | None
+    loadgen_batch: bool
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Placement:
+        batch = args.loadgen_policy == "batch"
         if args.no_pin:
-            return cls(None, None, None)
+            return cls(None, None, None, batch)
         return cls(
             procs.parse_cpus(args.engine_cpus),
             procs.parse_cpus(args.gateway_cpus),
             procs.parse_cpus(args.loadgen_cpus),
+            batch,
         )
 
     def describe(self) -> dict[str, str]:
@@ -117,13 +123,14 @@ class Placement:
             "engine": cpus(self.engine),
             "gateway": cpus(self.gateway),
             "loadgen": cpus(self.loadgen),
+            "loadgen_policy": "batch" if self.loadgen_batch else "normal",
         }
 
     def text(self) -> str:
         cpus = self.describe()
         return (
             f"engine on CPU {cpus['engine']}, gateway on {cpus['gateway']}, "
-            f"wrk on {cpus['loadgen']}"
+            f"wrk on {cpus['loadgen']} ({cpus['loadgen_policy']})"
         )
 
 
@@ -312,6 +319,7 @@ class Bench:
             connections=workload.connections,
             seconds=seconds,
             cpus=self.placement.loadgen,
+            batch=self.placement.loadgen_batch,
         )
 
     def _report(self, selected: list[workloads.Workload]) -> int:
