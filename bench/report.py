@@ -36,6 +36,7 @@ class Row:
     p99_ms: float
     gateway_us: float | None  # CPU of the gateway workers per request; None when direct
     engine_us: float
+    engine_busy: float  # mean cores the engine used: about 1.0 when it never waits for work
     loadgen_us: float
     other_cores: float  # mean cores used by processes that are not ours (noise)
     failures: int
@@ -45,6 +46,7 @@ def aggregate(runs: list[Run]) -> Row:
     first = runs[0]
     requests = sum(run.load.requests for run in runs)
     per_request = 1e6 / requests if requests else 0.0
+    wall = sum(run.usage.wall for run in runs)
     return Row(
         workload=first.workload,
         target=first.target,
@@ -58,8 +60,9 @@ def aggregate(runs: list[Run]) -> Row:
             else None
         ),
         engine_us=sum(run.usage.engine for run in runs) * per_request,
+        engine_busy=sum(run.usage.engine for run in runs) / wall,
         loadgen_us=sum(run.usage.loadgen for run in runs) * per_request,
-        other_cores=sum(run.usage.other for run in runs) / sum(run.usage.wall for run in runs),
+        other_cores=sum(run.usage.other for run in runs) / wall,
         failures=sum(run.load.failures for run in runs),
     )
 
@@ -119,7 +122,8 @@ def _number(value: float | None, digits: int = 0) -> str:
 def table(rows: list[Row], titles: dict[str, str]) -> str:
     header = (
         f"{'workload':<18} {'target':<8} {'req/s':>8} {'spread':>13} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'gw µs/req':>9} {'engine µs/req':>13} {'wrk µs/req':>10} {'ratio':>6} {'noise':>6}"
+        f"{'gw µs/req':>9} {'engine µs/req':>13} {'engine busy':>11} {'wrk µs/req':>10} "
+        f"{'ratio':>6} {'noise':>6}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -128,7 +132,7 @@ def table(rows: list[Row], titles: dict[str, str]) -> str:
         lines.append(
             f"{titles[row.workload]:<18} {row.target:<8} {row.rate:>8,.0f} {spread:>13} "
             f"{row.p50_ms:>7.2f} {row.p99_ms:>7.2f} {_number(row.gateway_us):>9} "
-            f"{_number(row.engine_us):>13} {_number(row.loadgen_us):>10} "
+            f"{_number(row.engine_us):>13} {row.engine_busy:>11.2f} {_number(row.loadgen_us):>10} "
             f"{_number(measured, 2):>6} {row.other_cores:>6.2f}"
             + (f"  ({row.failures} failed)" if row.failures else "")
         )

@@ -17,6 +17,7 @@ and stops all it started, on errors and Ctrl-C too. Placement and figures: docs/
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.metadata
 import importlib.util
 import os
@@ -67,6 +68,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--loadgen-policy", choices=("batch", "normal"), default="batch", help="scheduling "
         "policy of wrk: batch (default; SCHED_BATCH, so that wrk does not preempt the gateway "
         "on their shared core at every answer) or normal")  # fmt: skip
+    add("--engine-slice-us", type=int, default=300, metavar="US", help="scheduler slice of "
+        "every engine thread, in µs (default 300; 0: the kernel's default; Linux "
+        "6.12+). A short slice lets the engine's network thread take its one core from the "
+        "search threads at once, as it could with a core to spare")  # fmt: skip
     add("--no-pin", action="store_true", help="let the scheduler place everything")
     add("--heap", default="2g", help="engine JVM heap, min = max (default 2g)")
     add("--gateway-setting", action="append", default=[], metavar="KEY=VALUE",
@@ -93,6 +98,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--duration, --rounds and --docs must be at least 1")
     if args.retries < 0:
         parser.error("--retries cannot be negative")
+    if args.engine_slice_us and not 100 <= args.engine_slice_us <= 100_000:
+        parser.error("--engine-slice-us must be 0 or between 100 and 100000 (the kernel's limits)")
     return args
 
 
@@ -102,17 +109,20 @@ class Placement:
     gateway: frozenset[int] | None
     loadgen: frozenset[int] | None
     loadgen_batch: bool
+    engine_slice_us: int | None  # None: the kernel's default
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Placement:
         batch = args.loadgen_policy == "batch"
+        slice_us = args.engine_slice_us or None
         if args.no_pin:
-            return cls(None, None, None, batch)
+            return cls(None, None, None, batch, slice_us)
         return cls(
             procs.parse_cpus(args.engine_cpus),
             procs.parse_cpus(args.gateway_cpus),
             procs.parse_cpus(args.loadgen_cpus),
             batch,
+            slice_us,
         )
 
     def describe(self) -> dict[str, str]:
@@ -124,12 +134,14 @@ class Placement:
             "gateway": cpus(self.gateway),
             "loadgen": cpus(self.loadgen),
             "loadgen_policy": "batch" if self.loadgen_batch else "normal",
+            "engine_slice": f"{self.engine_slice_us} µs" if self.engine_slice_us else "default",
         }
 
     def text(self) -> str:
         cpus = self.describe()
+        slices = f" ({cpus['engine_slice']} slices)" if self.engine_slice_us else ""
         return (
-            f"engine on CPU {cpus['engine']}, gateway on {cpus['gateway']}, "
+            f"engine on CPU {cpus['engine']}{slices}, gateway on {cpus['gateway']}, "
             f"wrk on {cpus['loadgen']} ({cpus['loadgen_policy']})"
         )
 
@@ -196,7 +208,16 @@ class Bench:
             self.placement.engine,
             self.args.heap,
             self.args.engine_timeout,
+            self.placement.engine_slice_us,
         )
+        wanted = self.placement.engine_slice_us
+        if wanted is not None and procs.slice_of(self.engine.process.pid) != wanted * 1000:
+            say(
+                "warning: this kernel ignores a process's own scheduler slice (Linux 6.12 and "
+                "later honour it); the engine runs with the default slice, which lowers the "
+                "search ratio (docs/performance.md)"
+            )
+            self.placement = dataclasses.replace(self.placement, engine_slice_us=None)
         say(f"engine at {self.engine.url}; loading {self.args.docs:,} documents into it")
         seconds = workloads.load_corpus(self.engine.url, self.args.docs, words)
         say(f"loaded in {seconds:.1f}s; starting the gateway")
