@@ -120,8 +120,10 @@ def _number(value: float | None, digits: int = 0) -> str:
 
 
 def table(rows: list[Row], titles: dict[str, str]) -> str:
+    width = max([18, *map(len, titles.values())])
     header = (
-        f"{'workload':<18} {'target':<8} {'req/s':>8} {'spread':>13} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'workload':<{width}} {'target':<8} {'req/s':>8} {'spread':>13} "
+        f"{'p50 ms':>7} {'p99 ms':>7} "
         f"{'gw µs/req':>9} {'engine µs/req':>13} {'engine busy':>11} {'wrk µs/req':>10} "
         f"{'ratio':>6} {'noise':>6}"
     )
@@ -130,7 +132,7 @@ def table(rows: list[Row], titles: dict[str, str]) -> str:
         spread = f"{min(row.rates):,.0f}–{max(row.rates):,.0f}"
         measured = ratio(rows, row.workload) if row.target == "gateway" else None
         lines.append(
-            f"{titles[row.workload]:<18} {row.target:<8} {row.rate:>8,.0f} {spread:>13} "
+            f"{titles[row.workload]:<{width}} {row.target:<8} {row.rate:>8,.0f} {spread:>13} "
             f"{row.p50_ms:>7.2f} {row.p99_ms:>7.2f} {_number(row.gateway_us):>9} "
             f"{_number(row.engine_us):>13} {row.engine_busy:>11.2f} {_number(row.loadgen_us):>10} "
             f"{_number(measured, 2):>6} {row.other_cores:>6.2f}"
