@@ -8,6 +8,7 @@ import pytest
 from bastion.authz.interceptors.bulk import (
     BulkFormatError,
     authorize_bulk,
+    bulk_targets,
     merge_bulk_response,
     parse_bulk,
 )
@@ -38,6 +39,18 @@ def test_bulk_items_are_split_with_their_actions() -> None:
     assert items[2].action == "indices:data/write/index:op_type/create"
 
 
+def test_bulk_targets_are_the_distinct_pairs_in_order() -> None:
+    body = BULK + b'{"index":{"_index":"ok","_id":"5"}}\n{"a":5}\n{"delete":{"_id":"6"}}\n'
+    assert bulk_targets(body, "default") == [
+        ("index", "ok"),
+        ("delete", "secret"),
+        ("create", "default"),
+        ("update", "secret"),
+        ("delete", "default"),
+    ]
+    assert bulk_targets(b'{"index":{}}\n{"a":1}\n', None) == [("index", None)]
+
+
 def test_denied_bulk_items_are_removed_and_answered_in_place() -> None:
     items = parse_bulk(BULK, "default")
     decision = authorize_bulk(items, lambda i: "no" if i.index_name == "secret" else None)
@@ -66,8 +79,11 @@ def test_all_denied_bulk_forwards_nothing() -> None:
     "body", [b"not json\n", b'{"index":{}}\n', b'{"frobnicate":{}}\n{}\n', b'["x"]\n']
 )
 def test_malformed_bulk(body: bytes) -> None:
-    with pytest.raises(BulkFormatError):
+    with pytest.raises(BulkFormatError) as parsed:
         parse_bulk(body, None)
+    with pytest.raises(BulkFormatError) as targeted:
+        bulk_targets(body, None)
+    assert str(targeted.value) == str(parsed.value)
 
 
 def test_mget_per_document() -> None:

@@ -29,10 +29,12 @@ from multidict import MultiMapping
 from bastion.authc.user import Authentication
 from bastion.authz.index_resolver import NO_INDICES, IndicesOptions, resolve, split_expression
 from bastion.authz.interceptors.bulk import (
+    ITEM_ACTIONS,
     BulkDecision,
     BulkFormatError,
     BulkItem,
     authorize_bulk,
+    bulk_targets,
     parse_bulk,
 )
 from bastion.authz.interceptors.multi import (
@@ -292,27 +294,25 @@ class AuthorizationService:
     def _bulk(
         self, authentication: Authentication, role: Role, body: bytes, default: str | None
     ) -> Authorized:
+        # Decided once per distinct (action, index): a bulk's items mostly share their index.
+        allowed: dict[tuple[str, str], bool] = {}
+        for operation, index in bulk_targets(body, default):
+            if index is not None:  # None: the engine answers "index is missing"
+                action = ITEM_ACTIONS[operation]
+                allowed[action, index] = self._checker(authentication, role, action)(index)
         known = self.metadata.current.exists
-        unknown: list[str] = []
-        decided: dict[tuple[str, str], bool] = {}  # a bulk's items mostly share their index
+        unknown = any(ok and not known(index) for (_, index), ok in allowed.items())
+        if all(allowed.values()):  # the usual case: no object per item is needed
+            return Authorized(creates_indices=True) if unknown else ALLOWED
 
         def reason(item: BulkItem) -> str | None:
             index = item.index_name
-            if index is None:
-                return None  # the engine answers "index is missing"
-            action = item.action
-            allowed = decided.get((action, index))
-            if allowed is None:
-                allowed = self._checker(authentication, role, action)(index)
-                decided[action, index] = allowed
-                if allowed and not known(index):
-                    unknown.append(index)
-            return None if allowed else denied_indices(authentication, action, [index])
+            if index is None or allowed[item.action, index]:
+                return None
+            return denied_indices(authentication, item.action, [index])
 
         decision = authorize_bulk(parse_bulk(body, default), reason)
-        if not decision.denied:
-            return Authorized(creates_indices=True) if unknown else ALLOWED
-        return Authorized(body=decision.body, bulk=decision, creates_indices=bool(unknown))
+        return Authorized(body=decision.body, bulk=decision, creates_indices=unknown)
 
     def _mget(
         self, authentication: Authentication, role: Role, body: bytes, default: str | None

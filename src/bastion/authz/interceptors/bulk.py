@@ -7,7 +7,7 @@ is not called at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -38,10 +38,13 @@ class BulkItem(NamedTuple):  # immutable; a tuple because one is built per item 
         return ITEM_ACTIONS[self.operation]
 
 
-def parse_bulk(body: bytes, default_index: str | None) -> list[BulkItem]:
+def _actions(
+    body: bytes, default_index: str | None
+) -> Iterator[tuple[str, str | None, dict[str, Any], bytes, bytes | None]]:
+    """Each item's operation, target index, metadata, action line and source line (None for a
+    delete), in order. Raises `BulkFormatError` with Elasticsearch's message."""
     lines = body.split(b"\n")
     count = len(lines)
-    items: list[BulkItem] = []
     i = 0
     while i < count:  # written for speed: it runs for every item of every bulk
         line = lines[i]
@@ -66,18 +69,33 @@ def parse_bulk(body: bytes, default_index: str | None) -> list[BulkItem]:
         if index is not None and type(index) is not str:
             raise BulkFormatError(f"Malformed action/metadata line [{i + 1}]")
         if operation == "delete":
-            item_lines: tuple[bytes, ...] = (line,)
+            yield operation, index, meta, line, None
             i += 1
         else:
             source = lines[i + 1] if i + 1 < count else b""
             if not source or source.isspace():
                 raise BulkFormatError("The bulk request must be terminated by a newline [\\n]")
-            item_lines = (line, source)
+            yield operation, index, meta, line, source
             i += 2
+
+
+def bulk_targets(body: bytes, default_index: str | None) -> list[tuple[str, str | None]]:
+    """The distinct (operation, index) pairs of a bulk, in the order they first appear: all that
+    authorizing it needs when no item is denied, without an object per item."""
+    return list(dict.fromkeys((item[0], item[1]) for item in _actions(body, default_index)))
+
+
+def parse_bulk(body: bytes, default_index: str | None) -> list[BulkItem]:
+    items: list[BulkItem] = []
+    for operation, index, meta, line, source in _actions(body, default_index):
         doc_id = meta.get("_id")
         items.append(
             BulkItem(
-                len(items), operation, index, None if doc_id is None else str(doc_id), item_lines
+                len(items),
+                operation,
+                index,
+                None if doc_id is None else str(doc_id),
+                (line,) if source is None else (line, source),
             )
         )
     return items
