@@ -1,5 +1,5 @@
 """What authorizing one request costs, in process: a user with 50 roles of 20 index patterns each
-searches `logs-*` across 500 indices.
+searches `logs-*` across 500 indices, and writes a `_bulk` of 500 documents to one of them.
 
     python bench/authz_cost.py [--seconds 3]
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import sys
 import tempfile
 import time
@@ -30,6 +31,7 @@ from bastion.backend.client import EngineClient
 from bastion.backend.metadata import ClusterMetadata, IndexMetadata, MetadataCache
 from bastion.rest.routes import match_raw
 from bastion.store.security_index import SecurityIndex
+from workloads import bulk_lines, vocabulary
 
 ROLES = 50
 PATTERNS_PER_ROLE = 20
@@ -41,15 +43,17 @@ def index_names() -> list[str]:
 
 
 def role_definitions() -> dict[str, object]:
-    """Role r grants read on its 10 `logs-s<r>-<k>*` patterns and on 10 patterns that match
-    nothing, so together the 50 roles cover the 500 indices exactly once."""
+    """Role r grants read and write on its 10 `logs-s<r>-<k>*` patterns and on 10 patterns that
+    match nothing, so together the 50 roles cover the 500 indices exactly once."""
     roles: dict[str, object] = {}
     for r in range(ROLES):
         patterns = [f"logs-s{r:02d}-{k}*" for k in range(INDICES_PER_ROLE)]
         patterns += [f"other-{r:02d}-{k}-*" for k in range(PATTERNS_PER_ROLE - INDICES_PER_ROLE)]
         roles[f"bench_role_{r:02d}"] = {
             "cluster": ["monitor"],
-            "indices": [{"names": patterns, "privileges": ["read", "view_index_metadata"]}],
+            "indices": [
+                {"names": patterns, "privileges": ["read", "view_index_metadata", "write"]}
+            ],
         }
     return roles
 
@@ -67,20 +71,28 @@ async def measure(seconds: float) -> None:
     realm = RealmRef("default_file", "file")
     user = User("bench", tuple(sorted(role_definitions())))
     authentication = Authentication(user, realm, realm)
-    cases = {
-        "search logs-* (500 indices)": ("POST", "/logs-*/_search"),
-        "search one index": ("POST", "/logs-s07-3/_search"),
-        "get a document": ("GET", "/logs-s07-3/_doc/1"),
-        "cluster health": ("GET", "/_cluster/health"),
+    # The benchmark's bulk (a distinct action line per item, `{"index": {"_id": "7"}}`), and the
+    # same documents as Beats and Logstash send them: one action line repeated for every item.
+    bulk = bulk_lines(range(500), random.Random(1), vocabulary(), 20)
+    repeated = b"".join(b'{"create":{}}\n' + source + b"\n" for source in bulk.split(b"\n")[1::2])
+    cases: dict[str, tuple[str, str, bytes | None]] = {
+        "search logs-* (500 indices)": ("POST", "/logs-*/_search", None),
+        "search one index": ("POST", "/logs-s07-3/_search", None),
+        "get a document": ("GET", "/logs-s07-3/_doc/1", None),
+        "cluster health": ("GET", "/_cluster/health", None),
+        "bulk of 500, distinct actions": ("POST", "/logs-s07-3/_bulk", bulk),
+        "bulk of 500, one action line": ("POST", "/logs-s07-3/_bulk", repeated),
     }
     print(f"{ROLES} roles × {PATTERNS_PER_ROLE} patterns, {len(index_names())} indices")
-    for title, (method, path) in cases.items():
+    for title, (method, path, body) in cases.items():
         query: MultiDict[str] = MultiDict()
         match = match_raw(method, path)
 
-        async def once(m: str = method, p: str = path, q: MultiDict[str] = query) -> None:
+        async def once(
+            m: str = method, p: str = path, q: MultiDict[str] = query, b: bytes | None = body
+        ) -> None:
             await service.authorize(
-                authentication, match=match_raw(m, p), method=m, raw_path=p, query=q, body=None
+                authentication, match=match_raw(m, p), method=m, raw_path=p, query=q, body=b
             )
 
         roles.invalidate()

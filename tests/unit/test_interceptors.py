@@ -51,6 +51,27 @@ def test_bulk_targets_are_the_distinct_pairs_in_order() -> None:
     assert bulk_targets(b'{"index":{}}\n{"a":1}\n', None) == [("index", None)]
 
 
+def test_a_repeated_action_line_is_one_target_per_item() -> None:
+    """Beats and Logstash send one action line for every item; it is read once, but every item
+    keeps its own lines, and a bad line after the repeats still names its own number."""
+    creates = b'{"create":{"_index":"logs"}}\n{"a":1}\n' * 3
+    body = creates + b'{"delete":{"_id":"9"}}\n' * 2
+    items = parse_bulk(body, "default")
+    assert [(i.operation, i.index_name, i.id, i.lines[-1]) for i in items] == [
+        ("create", "logs", None, b'{"a":1}'),
+        ("create", "logs", None, b'{"a":1}'),
+        ("create", "logs", None, b'{"a":1}'),
+        ("delete", "default", "9", b'{"delete":{"_id":"9"}}'),
+        ("delete", "default", "9", b'{"delete":{"_id":"9"}}'),
+    ]
+    assert bulk_targets(body, "default") == [("create", "logs"), ("delete", "default")]
+    assert parse_bulk(b"\n\n" + body + b"\n \n", "default") == items
+    with pytest.raises(BulkFormatError, match=r"^Malformed action/metadata line \[7\]$"):
+        bulk_targets(creates + b"not json\n", None)
+    with pytest.raises(BulkFormatError, match="must be terminated by a newline"):
+        bulk_targets(b'{"index":{}}\n{"a":1}\n{"index":{}}\n', None)
+
+
 def test_denied_bulk_items_are_removed_and_answered_in_place() -> None:
     items = parse_bulk(BULK, "default")
     decision = authorize_bulk(items, lambda i: "no" if i.index_name == "secret" else None)

@@ -45,29 +45,34 @@ def _actions(
     delete), in order. Raises `BulkFormatError` with Elasticsearch's message."""
     lines = body.split(b"\n")
     count = len(lines)
+    previous: bytes | None = None  # the last action line read; never a blank line
+    operation, index, meta = "", default_index, dict[str, Any]()  # set by the first action line
     i = 0
-    while i < count:  # written for speed: it runs for every item of every bulk
+    while i < count:  # written for speed (inline, no call per item): it runs for every item
         line = lines[i]
-        if not line or line.isspace():
-            i += 1
-            continue
-        try:
-            header = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            raise BulkFormatError(f"Malformed action/metadata line [{i + 1}]") from None
-        if type(header) is not dict or len(header) != 1:
-            raise BulkFormatError(
-                f"Malformed action/metadata line [{i + 1}], expected a simple value for field "
-                "[_index] but found [START_OBJECT]"
-            )
-        [(operation, meta)] = header.items()
-        if operation not in ITEM_ACTIONS or type(meta) is not dict:
-            raise BulkFormatError(
-                f"Action/metadata line [{i + 1}] contains an unknown parameter [{operation}]"
-            )
-        index = meta.get("_index", default_index)
-        if index is not None and type(index) is not str:
-            raise BulkFormatError(f"Malformed action/metadata line [{i + 1}]")
+        # Beats, Logstash and Elastic Agent repeat one action line for every item: read it once.
+        if line != previous:
+            if not line or line.isspace():
+                i += 1
+                continue
+            try:
+                header = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                raise BulkFormatError(f"Malformed action/metadata line [{i + 1}]") from None
+            if type(header) is not dict or len(header) != 1:
+                raise BulkFormatError(
+                    f"Malformed action/metadata line [{i + 1}], expected a simple value for field "
+                    "[_index] but found [START_OBJECT]"
+                )
+            [(operation, meta)] = header.items()
+            if operation not in ITEM_ACTIONS or type(meta) is not dict:
+                raise BulkFormatError(
+                    f"Action/metadata line [{i + 1}] contains an unknown parameter [{operation}]"
+                )
+            index = meta.get("_index", default_index)
+            if index is not None and type(index) is not str:
+                raise BulkFormatError(f"Malformed action/metadata line [{i + 1}]")
+            previous = line
         if operation == "delete":
             yield operation, index, meta, line, None
             i += 1
