@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -40,13 +41,14 @@ class BulkItem(NamedTuple):  # immutable; a tuple because one is built per item 
 
 def _actions(
     body: bytes, default_index: str | None
-) -> Iterator[tuple[str, str | None, dict[str, Any], bytes, bytes | None]]:
-    """Each item's operation, target index, metadata, action line and source line (None for a
+) -> Iterator[tuple[tuple[str, str | None], dict[str, Any], bytes, bytes | None]]:
+    """Each item's (operation, target index), metadata, action line and source line (None for a
     delete), in order. Raises `BulkFormatError` with Elasticsearch's message."""
     lines = body.split(b"\n")
     count = len(lines)
     previous: bytes | None = None  # the last action line read; never a blank line
-    operation, index, meta = "", default_index, dict[str, Any]()  # set by the first action line
+    target: tuple[str, str | None] = ("", None)  # set by the first action line, as is meta
+    meta: dict[str, Any] = {}
     i = 0
     while i < count:  # written for speed (inline, no call per item): it runs for every item
         line = lines[i]
@@ -72,27 +74,28 @@ def _actions(
             index = meta.get("_index", default_index)
             if index is not None and type(index) is not str:
                 raise BulkFormatError(f"Malformed action/metadata line [{i + 1}]")
+            target = (operation, index)
             previous = line
-        if operation == "delete":
-            yield operation, index, meta, line, None
+        if target[0] == "delete":
+            yield target, meta, line, None
             i += 1
         else:
             source = lines[i + 1] if i + 1 < count else b""
             if not source or source.isspace():
                 raise BulkFormatError("The bulk request must be terminated by a newline [\\n]")
-            yield operation, index, meta, line, source
+            yield target, meta, line, source
             i += 2
 
 
 def bulk_targets(body: bytes, default_index: str | None) -> list[tuple[str, str | None]]:
     """The distinct (operation, index) pairs of a bulk, in the order they first appear: all that
     authorizing it needs when no item is denied, without an object per item."""
-    return list(dict.fromkeys((item[0], item[1]) for item in _actions(body, default_index)))
+    return list(dict.fromkeys(map(itemgetter(0), _actions(body, default_index))))
 
 
 def parse_bulk(body: bytes, default_index: str | None) -> list[BulkItem]:
     items: list[BulkItem] = []
-    for operation, index, meta, line, source in _actions(body, default_index):
+    for (operation, index), meta, line, source in _actions(body, default_index):
         doc_id = meta.get("_id")
         items.append(
             BulkItem(
