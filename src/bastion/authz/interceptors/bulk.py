@@ -89,7 +89,7 @@ def _actions(
 
 def bulk_targets(body: bytes, default_index: str | None) -> list[tuple[str, str | None]]:
     """The distinct (operation, index) pairs of a bulk, in the order they first appear: all that
-    authorizing it needs when no item is denied, without an object per item."""
+    authorizing it needs when no item is denied, without building a `BulkItem` per item."""
     return list(dict.fromkeys(map(itemgetter(0), _actions(body, default_index))))
 
 
