@@ -7,6 +7,7 @@ import pytest
 
 from bastion.authz.interceptors.bulk import (
     BulkFormatError,
+    _uniform_first_item,
     authorize_bulk,
     bulk_targets,
     merge_bulk_response,
@@ -70,6 +71,73 @@ def test_a_repeated_action_line_is_one_target_per_item() -> None:
         bulk_targets(creates + b"not json\n", None)
     with pytest.raises(BulkFormatError, match="must be terminated by a newline"):
         bulk_targets(b'{"index":{}}\n{"a":1}\n{"index":{}}\n', None)
+
+
+def _items(action_lines: list[bytes]) -> bytes:
+    return b"".join(line + b'\n{"a":1}\n' for line in action_lines)
+
+
+def _line_by_line(body: bytes, default: str | None) -> list[tuple[str, str | None]]:
+    return list(dict.fromkeys((i.operation, i.index_name) for i in parse_bulk(body, default)))
+
+
+# Bodies whose action lines differ only in a plain `_id`: read in one pass of the regex engine.
+UNIFORM = [
+    _items([b'{"index": {"_id": "%d"}}' % n for n in range(5)]),  # the benchmark's
+    _items([b'{"index":{"_id":"%d","_index":"logs"}}' % n for n in range(5)]),  # Python helpers
+    _items([b'{"create":{"_index":"logs-app-default"}}'] * 5),  # Beats, Elastic Agent
+    _items([b'{ "create" : { "_index" : "a", "_id" : "x-%d" } }' % n for n in range(3)]),
+    _items([b'{"index":{}}', b'{"index":{}}']),
+    _items([b'{"index":{"_id":""}}', b'{"index":{"_id":"a b!#$%&()*+,-./:;<=>?@[]^_`{|}~"}}']),
+    b'{"index":{}}\n \t{"a":1}\r\n',
+]
+# Bodies that look uniform at first: read line by line, with the same answers and errors.
+MIXED = [
+    _items([b'{"index":{"_id":"1"}}', b'{"index":{"_id":"2","_index":"secret"}}']),
+    _items([b'{"index":{"_id":"1","_index":"a"}}', b'{"index":{"_id":"2","_index":"ab"}}']),
+    _items([b'{"index":{"_id":"1"}}', b'{"index":{"_id":"a\\"b"}}']),  # an escaped quote
+    _items([b'{"index":{"_id":"1"}}', b'{"index":{"_id":"\xc3\xa9"}}']),
+    _items([b'{"index":{"_id":"1"}}', b'{"index":{"_id":2}}']),
+    _items([b'{"index":{"_id":"1"}}', b'{"create":{"_id":"2"}}']),
+    _items([b'{"index":{"_id":"1"}}', b'{"index": {"_id":"2"}}']),
+    _items([b'{"index":{"_index":"\xc3\xa9"}}'] * 2),
+    _items([b'{"update":{"_id":"1"}}'] * 2),
+    _items([b'{"index":{"_index":"%s"}}' % (b"a" * 256)] * 2),  # longer than a name can be
+    _items([b'{"index":{}}']) + b'{"delete":{"_index":"secret","_id":"1"}}\n',
+    _items([b'{"index":{}}']) + b"\n" + _items([b'{"index":{}}']),
+    _items([b'{"index":{}}']) + b'{"index":{}}\r\n{"a":1}\n',
+    _items([b'{"index":{}}'] * 2)[:-1],  # no newline at the end
+]
+BAD = [
+    _items([b'{"index":{"_id":"1"}}', b'{"index":{"_id":"2"},"_index":"secret"}']),
+    _items([b'{"index":{}}']) + b'{"index":{}}\n \n',
+    _items([b'{"index":{}}']) + b'{"index":{}}\n\n{"a":1}\n',
+    _items([b'{"index":{}}']) + b'{"index":{}}',
+    _items([b'{"index":{"_id":"1"}}']) + b'{"index":{"_id":"1"}},"x":{"_index":"secret"}}\n{}\n',
+]
+
+
+@pytest.mark.parametrize("body", UNIFORM)
+def test_uniform_bulk_is_read_in_one_pass(body: bytes) -> None:
+    assert _uniform_first_item(body) is not None
+    assert bulk_targets(body, "default") == _line_by_line(body, "default")
+    assert len(bulk_targets(body, "default")) == 1
+
+
+@pytest.mark.parametrize("body", MIXED)
+def test_other_bulks_are_read_line_by_line(body: bytes) -> None:
+    assert _uniform_first_item(body) is None
+    assert bulk_targets(body, "default") == _line_by_line(body, "default")
+
+
+@pytest.mark.parametrize("body", BAD)
+def test_a_bad_bulk_gets_the_same_error_either_way(body: bytes) -> None:
+    assert _uniform_first_item(body) is None
+    with pytest.raises(BulkFormatError) as parsed:
+        parse_bulk(body, None)
+    with pytest.raises(BulkFormatError) as targeted:
+        bulk_targets(body, None)
+    assert str(targeted.value) == str(parsed.value)
 
 
 def test_denied_bulk_items_are_removed_and_answered_in_place() -> None:
