@@ -214,14 +214,19 @@ class Security:
         self.service_accounts.clear_cache()
         self.roles.invalidate()
 
+    def _reload_files(self) -> None:
+        """Re-read the security files that changed, and follow a reload_secure_settings made
+        elsewhere. Blocking I/O: run in a thread, all in one hop."""
+        for realm in self._file_realms:
+            realm.reload()
+        self.roles.reload_file()
+        self.service_accounts.reload_file()
+        self.secure.follow()
+
     async def _poll_changes(self) -> None:
         while True:
             await asyncio.sleep(CHANGE_POLL_INTERVAL)
-            for realm in self._file_realms:
-                await asyncio.to_thread(realm.reload)
-            await asyncio.to_thread(self.roles.reload_file)
-            await asyncio.to_thread(self.service_accounts.reload_file)
-            await asyncio.to_thread(self.secure.follow)  # a reload_secure_settings elsewhere
+            await asyncio.to_thread(self._reload_files)
             try:
                 counter = await self.index.change_counter()
             except (EngineUnavailable, StoreError):
