@@ -71,10 +71,14 @@ async def measure(seconds: float) -> None:
     realm = RealmRef("default_file", "file")
     user = User("bench", tuple(sorted(role_definitions())))
     authentication = Authentication(user, realm, realm)
-    # The benchmark's bulk (a distinct action line per item, `{"index": {"_id": "7"}}`), and the
-    # same documents as Beats and Logstash send them: one action line repeated for every item.
+    # The benchmark's bulk (a distinct action line per item, `{"index": {"_id": "7"}}`), the
+    # same documents as Beats and Logstash send them (one action line repeated for every item),
+    # and as Elastic Agent sends two data streams (two action lines, interleaved).
     bulk = bulk_lines(range(500), random.Random(1), vocabulary(), 20)
-    repeated = b"".join(b'{"create":{}}\n' + source + b"\n" for source in bulk.split(b"\n")[1::2])
+    sources = bulk.split(b"\n")[1::2]
+    repeated = b"".join(b'{"create":{}}\n' + source + b"\n" for source in sources)
+    streams = [b'{"create":{"_index":"logs-s07-%d"}}\n' % k for k in (3, 4)]
+    interleaved = b"".join(streams[n % 2] + s + b"\n" for n, s in enumerate(sources))
     cases: dict[str, tuple[str, str, bytes | None]] = {
         "search logs-* (500 indices)": ("POST", "/logs-*/_search", None),
         "search one index": ("POST", "/logs-s07-3/_search", None),
@@ -82,6 +86,7 @@ async def measure(seconds: float) -> None:
         "cluster health": ("GET", "/_cluster/health", None),
         "bulk of 500, distinct actions": ("POST", "/logs-s07-3/_bulk", bulk),
         "bulk of 500, one action line": ("POST", "/logs-s07-3/_bulk", repeated),
+        "bulk of 500, two streams": ("POST", "/_bulk", interleaved),
     }
     print(f"{ROLES} roles × {PATTERNS_PER_ROLE} patterns, {len(index_names())} indices")
     for title, (method, path, body) in cases.items():

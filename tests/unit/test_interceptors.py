@@ -73,6 +73,21 @@ def test_a_repeated_action_line_is_one_target_per_item() -> None:
         bulk_targets(b'{"index":{}}\n{"a":1}\n{"index":{}}\n', None)
 
 
+def test_interleaved_streams_keep_their_own_targets() -> None:
+    """Elastic Agent interleaves data streams; each action line is read once, every item keeps
+    its own target, and a bad line after the repeats still names its own number."""
+    logs, metrics = b'{"create":{"_index":"logs-a"}}', b'{"create":{"_index":"metrics-b"}}'
+    body = b"".join(line + b'\n{"n":%d}\n' % n for n, line in enumerate([logs, metrics] * 3))
+    assert bulk_targets(body, None) == [("create", "logs-a"), ("create", "metrics-b")]
+    assert [(i.index_name, i.lines[1]) for i in parse_bulk(body, None)][:3] == [
+        ("logs-a", b'{"n":0}'),
+        ("metrics-b", b'{"n":1}'),
+        ("logs-a", b'{"n":2}'),
+    ]
+    with pytest.raises(BulkFormatError, match=r"^Malformed action/metadata line \[13\]$"):
+        bulk_targets(body + b"{not json\n", None)
+
+
 def _items(action_lines: list[bytes]) -> bytes:
     return b"".join(line + b'\n{"a":1}\n' for line in action_lines)
 

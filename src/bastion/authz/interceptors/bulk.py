@@ -48,14 +48,15 @@ def _actions(
     delete), in order. Raises `BulkFormatError` with Elasticsearch's message."""
     lines = body.split(b"\n")
     count = len(lines)
-    previous: bytes | None = None  # the last action line read; never a blank line
-    target: tuple[str, str | None] = ("", None)  # set by the first action line, as is meta
-    meta: dict[str, Any] = {}
+    # Beats, Logstash and Elastic Agent repeat one action line per data stream: read each once.
+    seen: dict[bytes, tuple[tuple[str, str | None], dict[str, Any]]] = {}
     i = 0
     while i < count:  # written for speed (inline, no call per item): it runs for every item
         line = lines[i]
-        # Beats, Logstash and Elastic Agent repeat one action line for every item: read it once.
-        if line != previous:
+        known = seen.get(line)
+        if known is not None:
+            target, meta = known
+        else:
             if not line or line.isspace():
                 i += 1
                 continue
@@ -77,7 +78,7 @@ def _actions(
             if index is not None and type(index) is not str:
                 raise BulkFormatError(f"Malformed action/metadata line [{i + 1}]")
             target = (operation, index)
-            previous = line
+            seen[line] = (target, meta)
         if target[0] == "delete":
             yield target, meta, line, None
             i += 1
