@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import socket
+import threading
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from elasticsearch import Elasticsearch, helpers
@@ -156,3 +160,65 @@ def test_two_workers_share_one_port(start_gateway: GatewayFactory) -> None:
     for _ in range(20):
         status, _, _ = raw(gateway, "GET", "/")
         assert status == 200
+
+
+class RecordingRelay:
+    """A TCP relay to the session engine that keeps every byte sent towards it, to see what the
+    gateway forwards. Bytes are copied unchanged both ways."""
+
+    def __init__(self, engine_url: str) -> None:
+        target = urlsplit(engine_url)
+        self._target = (target.hostname or "127.0.0.1", target.port or 9200)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._sent = bytearray()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def sent(self) -> bytes:
+        with self._lock:
+            return bytes(self._sent)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            engine = socket.create_connection(self._target)
+            threading.Thread(target=self._pump, args=(client, engine, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(engine, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, record: bool) -> None:
+        with source, sink:
+            while data := source.recv(65536):
+                if record:
+                    with self._lock:
+                        self._sent += data
+                sink.sendall(data)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_the_client_credentials_never_reach_the_engine(
+    engine_url: str, start_gateway: GatewayFactory
+) -> None:
+    relay = RecordingRelay(engine_url)
+    try:
+        gateway = start_gateway(backend=relay.url)
+        client = Elasticsearch(gateway.url, basic_auth=ELASTIC, request_timeout=30)
+        client.index(index="forwarded", id="1", document={"a": 1}, refresh=True)
+        client.options(opaque_id="trace-7").search(index="forwarded")
+        key = client.security.create_api_key(name="forwarding")["encoded"]
+        keyed = Elasticsearch(gateway.url, api_key=key, request_timeout=30)
+        assert keyed.count(index="forwarded")["count"] == 1
+        sent = relay.sent
+    finally:
+        relay.close()
+    assert b"POST /forwarded/_search" in sent
+    assert b"x-opaque-id: trace-7" in sent.lower()  # end-to-end headers still pass
+    assert b"authorization:" not in sent.lower()
+    assert base64.b64encode(":".join(ELASTIC).encode()) not in sent
+    assert key.encode() not in sent

@@ -37,13 +37,15 @@ class ClientRequest:
         self.remote = remote
 
 
-def test_engine_headers_drop_hop_by_hop_and_extend_x_forwarded_for() -> None:
+def test_engine_headers_drop_hop_by_hop_and_credentials_and_extend_x_forwarded_for() -> None:
     request = ClientRequest(
         [
             ("Host", "gateway:9200"),
             ("Connection", "keep-alive"),
             ("Content-Length", "12"),
             ("Authorization", "Basic eDp5"),
+            ("es-security-runas-user", "someone"),
+            ("ES-Secondary-Authorization", "ApiKey c2VjcmV0"),
             ("Content-Type", "application/vnd.elasticsearch+json; compatible-with=8"),
             ("X-Forwarded-For", "10.0.0.1"),
             ("X-Forwarded-For", "10.0.0.2"),
@@ -54,7 +56,6 @@ def test_engine_headers_drop_hop_by_hop_and_extend_x_forwarded_for() -> None:
     )
     encoded = engine_headers(cast(Request, request))
     assert encoded == (
-        b"Authorization: Basic eDp5\r\n"
         b"Content-Type: application/json\r\n"
         b"X-Opaque-Id: t-1\r\n"
         b"Accept-Encoding: gzip\r\n"

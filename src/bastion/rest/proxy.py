@@ -1,9 +1,11 @@
 """Forwarding a request to the engine and its response back to the client.
 
-Hop-by-hop headers are dropped both ways, `X-Forwarded-For` gains the client's address,
-`X-Opaque-Id` and every other end-to-end header pass unchanged, and Elasticsearch's REST
-compatibility media types (`application/vnd.elasticsearch+json; compatible-with=8`) become the
-plain types OpenSearch accepts. Small responses are read whole; large or unsized ones stream.
+Hop-by-hop headers are dropped both ways, and the client's credentials (`Authorization`, the
+run-as and secondary authorization headers) on the way in. `X-Forwarded-For` gains the
+client's address, `X-Opaque-Id` and every other end-to-end header pass unchanged, and
+Elasticsearch's REST compatibility media types (`application/vnd.elasticsearch+json;
+compatible-with=8`) become the plain types OpenSearch accepts. Small responses are read whole;
+large or unsized ones stream.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ HOP_BY_HOP = frozenset(
         "expect",
     }
 )
+# The client's credentials: Bastion has checked them, and the engine is not to see them (it
+# may log headers, and an external one may be run by others). Dropped from every request.
+CREDENTIALS = frozenset({"authorization", "es-security-runas-user", "es-secondary-authorization"})
+_NOT_FORWARDED = HOP_BY_HOP | CREDENTIALS
 # Dropped from a relayed answer: hop-by-hop, and what the gateway's server sets itself.
 _NOT_RELAYED = frozenset(name.encode() for name in HOP_BY_HOP | MANAGED_HEADERS)
 STREAM_ABOVE = 1 << 20  # responses larger than this (or unsized) are streamed
@@ -44,14 +50,14 @@ def engine_media_type(value: str) -> str:
 
 
 def engine_headers(request: Request, drop: frozenset[str] = frozenset()) -> bytes:
-    """The client's end-to-end headers (and any in `drop`, lower case, left out), with
-    `X-Forwarded-For` extended, encoded for `EngineClient.request`. The names and values come
-    from llhttp, which refuses a line break inside either."""
+    """The client's end-to-end headers but its credentials (and any in `drop`, lower case, left
+    out), with `X-Forwarded-For` extended, encoded for `EngineClient.request`. The names and
+    values come from llhttp, which refuses a line break inside either."""
     lines = []
     previous = None
     for name, value in request.headers.items():
         lower = name.lower()
-        if lower in HOP_BY_HOP or lower in drop:
+        if lower in _NOT_FORWARDED or lower in drop:
             continue
         if lower == "x-forwarded-for":
             previous = previous or value
