@@ -228,7 +228,8 @@ class Bench:
             self.placement.gateway,
             self.args.gateway_setting,
         )
-        # The same header goes to both targets (the engine ignores it), so both parse it.
+        # The same header goes to both targets: the engine ignores it; the gateway checks it
+        # and, as it does with every client's credentials, does not forward it.
         self.auth = workloads.basic_auth(self.gateway.elastic_password)
         if self.auth and self.args.credentials != "basic":
             self.auth = workloads.other_credentials(
@@ -243,6 +244,7 @@ class Bench:
             say("creating 500 indices, 50 roles and their user for the authz workload")
             seconds = workloads.load_authz(self.engine.url, self.gateway.url, self.auth)
             say(f"done in {seconds:.1f}s")
+        workloads.flush_all(self.engine.url)
 
     def _workloads(self, words: list[str]) -> list[workloads.Workload]:
         chosen = self.args.workloads.split(",")

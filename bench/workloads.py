@@ -344,6 +344,14 @@ def load_authz(engine: str, gateway: str, elastic: dict[str, str]) -> float:
     return time.monotonic() - started
 
 
+def flush_all(engine: str) -> None:
+    """Commit every index now. Otherwise the engine flushes each shard written during the set-up
+    when it has been idle for 5 minutes (`indices.memory.shard_inactive_time`): with the authz
+    workload's 500 indices, that fell in the search workload's third gateway round and cost the
+    engine up to twice its CPU per search for that round."""
+    expect_ok(call(f"{engine}/_flush?expand_wildcards=all", "POST"), "flushing the indices")
+
+
 def authz_search(connections: int) -> Workload:
     body = '{"size":10,"query":{"match_all":{}}}'
     request = (
