@@ -86,6 +86,10 @@ def test_interleaved_streams_keep_their_own_targets() -> None:
     ]
     with pytest.raises(BulkFormatError, match=r"^Malformed action/metadata line \[13\]$"):
         bulk_targets(body + b"{not json\n", None)
+    # Past the lines it remembers, a line is read again: the same answers.
+    many = _items([b'{"create":{"_index":"s-%d"}}' % (n % 300) for n in range(600)])
+    assert bulk_targets(many, None) == [("create", f"s-{n}") for n in range(300)]
+    assert [i.index_name for i in parse_bulk(many, None)] == [f"s-{n % 300}" for n in range(600)]
 
 
 def _items(action_lines: list[bytes]) -> bytes:

@@ -25,6 +25,9 @@ ITEM_ACTIONS = {
 }
 
 
+_REMEMBERED_LINES = 256  # distinct action lines remembered per body: data streams in a bulk
+
+
 class BulkFormatError(ValueError):
     """The body is not a bulk body; Elasticsearch answers 400 with this message."""
 
@@ -49,6 +52,7 @@ def _actions(
     lines = body.split(b"\n")
     count = len(lines)
     # Beats, Logstash and Elastic Agent repeat one action line per data stream: read each once.
+    # Bounded, so that a body of distinct lines does not also keep a dict per line.
     seen: dict[bytes, tuple[tuple[str, str | None], dict[str, Any]]] = {}
     i = 0
     while i < count:  # written for speed (inline, no call per item): it runs for every item
@@ -78,7 +82,8 @@ def _actions(
             if index is not None and type(index) is not str:
                 raise BulkFormatError(f"Malformed action/metadata line [{i + 1}]")
             target = (operation, index)
-            seen[line] = (target, meta)
+            if len(seen) < _REMEMBERED_LINES:
+                seen[line] = (target, meta)
         if target[0] == "delete":
             yield target, meta, line, None
             i += 1
