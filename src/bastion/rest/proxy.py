@@ -14,6 +14,7 @@ import re
 
 from multidict import CIMultiDict
 
+from bastion.authc.service import RUN_AS_HEADER
 from bastion.backend.client import EngineClient
 from bastion.transport.http import MANAGED_HEADERS, Relayed, Request, Response, Streamed
 
@@ -35,7 +36,7 @@ HOP_BY_HOP = frozenset(
 )
 # The client's credentials: Bastion has checked them, and the engine is not to see them (it
 # may log headers, and an external one may be run by others). Dropped from every request.
-CREDENTIALS = frozenset({"authorization", "es-security-runas-user", "es-secondary-authorization"})
+CREDENTIALS = frozenset({"authorization", RUN_AS_HEADER, "es-secondary-authorization"})
 _NOT_FORWARDED = HOP_BY_HOP | CREDENTIALS
 # Dropped from a relayed answer: hop-by-hop, and what the gateway's server sets itself.
 _NOT_RELAYED = frozenset(name.encode() for name in HOP_BY_HOP | MANAGED_HEADERS)
