@@ -127,8 +127,8 @@ def _uniform_first_item(body: bytes) -> bytes | None:
     match = _PLAIN_ACTION.fullmatch(body, 0, end) if end > 0 else None
     if match is None:
         return None
-    group = "id" if match["id"] is not None else "id2"
-    if match[group] is None:
+    group = match.lastgroup  # the `_id` that matched, if any: the only capturing groups
+    if group is None:
         pattern = _uniform_items(body[:end], None)
     else:
         pattern = _uniform_items(body[: match.start(group)], body[match.end(group) : end])
