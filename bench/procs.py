@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import socket
 import struct
@@ -238,6 +239,74 @@ def start_gateway(
     return service
 
 
+# The reference proxy: a C proxy doing the same forwarding as the gateway (keep-alive pool to the
+# engine, X-Forwarded-For, whole bodies read before forwarding, in memory), with no security.
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {home}/nginx.pid;
+error_log stderr;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {home}/client-body;
+  proxy_temp_path {home}/proxy;
+  fastcgi_temp_path {home}/fastcgi;
+  uwsgi_temp_path {home}/uwsgi;
+  scgi_temp_path {home}/scgi;
+  upstream engine {{ server {engine}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    client_max_body_size 100m;
+    client_body_buffer_size 1m;
+    location / {{
+      proxy_pass http://engine;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_buffers 64 16k;
+      proxy_busy_buffers_size 64k;
+    }}
+  }}
+}}
+"""
+
+
+def start_nginx(home: Path, engine_url: str, cpus: frozenset[int] | None) -> Service:
+    """nginx as the reference proxy in front of the engine, on the gateway's CPUs."""
+    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    if binary is None:
+        raise BenchError("--reference nginx needs nginx: apt-get install nginx-light")
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    engine = engine_url.removeprefix("http://")
+    conf = home / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(home=home, engine=engine, port=port))
+    command = [binary, "-p", str(home), "-c", str(conf), "-e", "stderr"]
+    service = spawn("nginx", command, home.parent / "nginx.log", cpus)
+    service.url = f"http://127.0.0.1:{port}"
+    try:
+        wait_listening(service, port, 30.0)
+    except BaseException:
+        stop(service)
+        raise
+    return service
+
+
+def wait_listening(service: Service, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise BenchError(
+                f"the {service.name} exited with code {service.process.returncode} while "
+                f"starting\n{log_tail(service)}"
+            )
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1.0):
+            return
+        time.sleep(0.1)
+    raise BenchError(f"the {service.name} was not listening within {timeout:.0f}s")
+
+
 def stop(service: Service) -> None:
     """SIGTERM, then SIGKILL to the whole session if it has not exited in time."""
     process = service.process
@@ -312,17 +381,23 @@ class Snapshot:
     gateway: dict[int, int]  # worker pid → ticks
     gateway_supervisor: int
     engine: int
+    reference: int  # the reference proxy's processes (0 without one)
     kernel: int
     machine: int
     children: float  # seconds, processes we waited for (the load generator)
     runner: float
 
     @classmethod
-    def take(cls, gateway: Service, engine: Service) -> Snapshot:
+    def take(cls, gateway: Service, engine: Service, reference: Service | None) -> Snapshot:
         table = process_table()
         workers = descendants(gateway.process.pid, table)
         engine_tree = descendants(engine.process.pid, table) | {engine.process.pid}
         kernel = descendants(KERNEL_THREADS_PARENT, table) | {KERNEL_THREADS_PARENT}
+        proxy = (
+            descendants(reference.process.pid, table) | {reference.process.pid}
+            if reference is not None
+            else set()
+        )
 
         def ticks(pids: Iterable[int]) -> int:
             return sum(table[pid][1] for pid in pids if pid in table)
@@ -332,6 +407,7 @@ class Snapshot:
             gateway={pid: table[pid][1] for pid in workers},
             gateway_supervisor=ticks([gateway.process.pid]),
             engine=ticks(engine_tree),
+            reference=ticks(proxy),
             kernel=ticks(kernel),
             machine=machine_busy_ticks(),
             children=_rusage_seconds(resource.RUSAGE_CHILDREN),
@@ -346,6 +422,7 @@ class Usage:
     wall: float
     gateway: float  # the worker processes: what "gateway CPU per request" counts
     engine: float
+    reference: float  # the reference proxy (nginx), when the run has one
     loadgen: float
     kernel: float  # kernel threads, e.g. ksoftirqd delivering loopback packets under load
     other: float  # user processes that are not ours: noise from other tenants of the machine
@@ -358,17 +435,19 @@ def usage_between(before: Snapshot, after: Snapshot) -> Usage:
     ticks = {
         "supervisor": after.gateway_supervisor - before.gateway_supervisor,
         "engine": after.engine - before.engine,
+        "reference": after.reference - before.reference,
         "kernel": after.kernel - before.kernel,
-        "machine": after.machine - before.machine,
     }
+    machine = (after.machine - before.machine) / CLOCK_TICKS
     loadgen = after.children - before.children
     runner = after.runner - before.runner
-    ours = (gateway + ticks["supervisor"] + ticks["engine"] + ticks["kernel"]) / CLOCK_TICKS
+    ours = (gateway + sum(ticks.values())) / CLOCK_TICKS
     return Usage(
         wall=after.wall - before.wall,
         gateway=gateway / CLOCK_TICKS,
         engine=ticks["engine"] / CLOCK_TICKS,
+        reference=ticks["reference"] / CLOCK_TICKS,
         loadgen=loadgen,
         kernel=ticks["kernel"] / CLOCK_TICKS,
-        other=max(0.0, ticks["machine"] / CLOCK_TICKS - ours - loadgen - runner),
+        other=max(0.0, machine - ours - loadgen - runner),
     )

@@ -12,7 +12,8 @@ from loadgen import LoadResult
 from procs import Usage
 
 GATEWAY_CPU_GOAL_US = 150.0
-TARGETS = ("direct", "gateway")
+# "nginx": the reference proxy, measured only with `--reference nginx`.
+TARGETS = ("direct", "gateway", "nginx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class Row:
     p50_ms: float  # median over rounds (wrk histograms cannot be merged)
     p99_ms: float
     gateway_us: float | None  # CPU of the gateway workers per request; None when direct
+    reference_us: float | None  # CPU of nginx per request, on the nginx row only
     engine_us: float
     engine_busy: float  # mean cores the engine used: about 1.0 when it never waits for work
     loadgen_us: float
@@ -57,6 +59,11 @@ def aggregate(runs: list[Run]) -> Row:
         gateway_us=(
             sum(run.usage.gateway for run in runs) * per_request
             if first.target == "gateway"
+            else None
+        ),
+        reference_us=(
+            sum(run.usage.reference for run in runs) * per_request
+            if first.target == "nginx"
             else None
         ),
         engine_us=sum(run.usage.engine for run in runs) * per_request,
@@ -85,11 +92,11 @@ class Goal:
     met: bool
 
 
-def ratio(rows: list[Row], workload: str) -> float | None:
+def ratio(rows: list[Row], workload: str, target: str = "gateway") -> float | None:
     rates = {row.target: row.rate for row in rows if row.workload == workload}
-    if "direct" not in rates or "gateway" not in rates or not rates["direct"]:
+    if "direct" not in rates or target not in rates or not rates["direct"]:
         return None
-    return rates["gateway"] / rates["direct"]
+    return rates[target] / rates["direct"]
 
 
 def goals(rows: list[Row], goal_ratios: dict[str, float]) -> list[Goal]:
@@ -124,16 +131,17 @@ def table(rows: list[Row], titles: dict[str, str]) -> str:
     header = (
         f"{'workload':<{width}} {'target':<8} {'req/s':>8} {'spread':>13} "
         f"{'p50 ms':>7} {'p99 ms':>7} "
-        f"{'gw µs/req':>9} {'engine µs/req':>13} {'engine busy':>11} {'wrk µs/req':>10} "
+        f"{'proxy µs/req':>12} {'engine µs/req':>13} {'engine busy':>11} {'wrk µs/req':>10} "
         f"{'ratio':>6} {'noise':>6}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
         spread = f"{min(row.rates):,.0f}–{max(row.rates):,.0f}"
-        measured = ratio(rows, row.workload) if row.target == "gateway" else None
+        measured = ratio(rows, row.workload, row.target) if row.target != "direct" else None
+        proxy_us = row.gateway_us if row.gateway_us is not None else row.reference_us
         lines.append(
             f"{titles[row.workload]:<{width}} {row.target:<8} {row.rate:>8,.0f} {spread:>13} "
-            f"{row.p50_ms:>7.2f} {row.p99_ms:>7.2f} {_number(row.gateway_us):>9} "
+            f"{row.p50_ms:>7.2f} {row.p99_ms:>7.2f} {_number(proxy_us):>12} "
             f"{_number(row.engine_us):>13} {row.engine_busy:>11.2f} {_number(row.loadgen_us):>10} "
             f"{_number(measured, 2):>6} {row.other_cores:>6.2f}"
             + (f"  ({row.failures} failed)" if row.failures else "")

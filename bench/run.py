@@ -89,6 +89,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--credentials", choices=("basic", "apikey", "bearer"), default="basic",
         help="how the workloads authenticate as elastic: Basic (default), an API key or a "
         "bearer token, each made through the gateway before measuring")  # fmt: skip
+    add("--reference", choices=("nginx",), help="also measure nginx, a C proxy doing the same "
+        "forwarding without security, on the gateway's CPUs: what forwarding alone costs here "
+        "(needs nginx: apt-get install nginx-light)")  # fmt: skip
     add("--label", default="", help="free text stored with the results (e.g. what was changed)")
     args = parser.parse_args(argv)
     unknown = set(args.workloads.split(",")) - set(WORKLOAD_ORDER)
@@ -163,6 +166,7 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
         self.engine: Service | None = None
         self.gateway: Service | None = None
+        self.reference: Service | None = None
         self.auth: dict[str, str] = {}
         self.runs: list[report.Run] = []
         self.meta: dict[str, Any] = {}
@@ -181,7 +185,8 @@ class Bench:
                 shutil.rmtree(self.work, ignore_errors=True)
 
     def _stop(self) -> None:
-        for service in (self.gateway, self.engine):  # gateway first: it drains into the engine
+        # The proxies first: they drain into the engine.
+        for service in (self.reference, self.gateway, self.engine):
             if service is not None:
                 say(f"stopping the {service.name}")
                 procs.stop(service)
@@ -240,6 +245,11 @@ class Bench:
             f"gateway at {self.gateway.url}"
             + (f" (as elastic, with {how[self.args.credentials]})" if self.auth else "")
         )
+        if self.args.reference == "nginx":
+            self.reference = procs.start_nginx(
+                self.work / "nginx-home", self.engine.url, self.placement.gateway
+            )
+            say(f"nginx at {self.reference.url}, on the gateway's CPUs")
         if "authz" in self.args.workloads.split(","):
             say("creating 500 indices, 50 roles and their user for the authz workload")
             seconds = workloads.load_authz(self.engine.url, self.gateway.url, self.auth)
@@ -265,7 +275,10 @@ class Bench:
     def _targets(self) -> dict[str, str]:
         assert self.engine is not None
         assert self.gateway is not None
-        return {"direct": self.engine.url, "gateway": self.gateway.url}
+        targets = {"direct": self.engine.url, "gateway": self.gateway.url}
+        if self.reference is not None:
+            targets[self.reference.name] = self.reference.url
+        return targets
 
     def _prepare(self, workload: workloads.Workload) -> Path:
         """Write the workload's wrk script and check one request of it on both targets."""
@@ -289,10 +302,11 @@ class Bench:
         targets = self._targets()
         say(f"{workload.title}: {workload.connections} connections")
         self._wrk(targets["direct"], script, workload, ENGINE_REWARM)
-        self._wrk(targets["gateway"], script, workload, GATEWAY_WARMUP)
+        for proxy in list(targets)[1:]:
+            self._wrk(targets[proxy], script, workload, GATEWAY_WARMUP)
         for number in range(self.args.rounds):
-            # Flip the order every round: whatever drifts during the run hits both targets.
-            order = report.TARGETS if number % 2 == 0 else report.TARGETS[::-1]
+            # Flip the order every round: whatever drifts during the run hits every target.
+            order = list(targets) if number % 2 == 0 else list(targets)[::-1]
             for target in order:
                 self._measure_one(workload, target, targets[target], script, number)
 
@@ -301,13 +315,11 @@ class Bench:
     ) -> None:
         """One measured run. On a shared machine, wait for the other tenants to go quiet
         first, and run again (up to `--retries` times) when they were busy meanwhile."""
-        assert self.engine is not None
-        assert self.gateway is not None
         for attempt in range(self.args.retries + 1):
             self._wait_quiet()
-            before = procs.Snapshot.take(self.gateway, self.engine)
+            before = self._snapshot()
             load = self._wrk(url, script, workload, self.args.duration)
-            usage = procs.usage_between(before, procs.Snapshot.take(self.gateway, self.engine))
+            usage = procs.usage_between(before, self._snapshot())
             noise = usage.other / usage.wall
             if noise <= self.args.max_noise or attempt == self.args.retries:
                 break
@@ -319,16 +331,19 @@ class Bench:
             f"p50 {load.p50_ms:6.2f} ms  p99 {load.p99_ms:7.2f} ms  noise {noise:.2f}{failed}"
         )
 
+    def _snapshot(self) -> procs.Snapshot:
+        assert self.engine is not None
+        assert self.gateway is not None
+        return procs.Snapshot.take(self.gateway, self.engine, self.reference)
+
     def _wait_quiet(self) -> None:
         """Wait (at most `--quiet-wait` seconds) for a second in which processes that are not
         the benchmark's use less than `--max-noise` cores."""
-        assert self.engine is not None
-        assert self.gateway is not None
         deadline = time.monotonic() + self.args.quiet_wait
         while True:
-            before = procs.Snapshot.take(self.gateway, self.engine)
+            before = self._snapshot()
             time.sleep(1.0)
-            usage = procs.usage_between(before, procs.Snapshot.take(self.gateway, self.engine))
+            usage = procs.usage_between(before, self._snapshot())
             if usage.other / usage.wall <= self.args.max_noise or time.monotonic() > deadline:
                 return
 
@@ -357,8 +372,9 @@ class Bench:
         print(f"gateway interpreter: {self.meta['machine']['python_executable']}")
         print(report.table(rows, titles))
         print(
-            "\nµs/req = CPU time per request (gw: the gateway's worker processes); noise = mean "
-            "cores used by\nprocesses that are not the benchmark's during the runs (other tenants)"
+            "\nµs/req = CPU time per request (proxy: the gateway's worker processes, or nginx's); "
+            "noise = mean\ncores used by processes that are not the benchmark's during the runs "
+            "(other tenants)"
         )
         print("goals (plain forwarding):")
         print(report.goal_lines(found))
@@ -386,6 +402,7 @@ class Bench:
             "gateway_settings": self.args.gateway_setting,
             "authenticated": bool(self.auth),
             "credentials": self.args.credentials,
+            "reference": _first_line(["nginx", "-v"]) if self.reference else None,
             "docs": self.args.docs,
             "duration": self.args.duration,
             "rounds": self.args.rounds,
