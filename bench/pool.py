@@ -54,6 +54,8 @@ def settings_of(meta: dict[str, Any]) -> str:
         f"engine slice {placement.get('engine_slice', 'default')}",
         f"{meta.get('rounds', '?')}×{meta.get('duration', '?')} s",
     ]
+    if meta.get("reference"):
+        parts.append("with nginx")
     if meta.get("gateway_settings"):
         parts.append(" ".join(meta["gateway_settings"]))
     return ", ".join(parts)
@@ -61,7 +63,7 @@ def settings_of(meta: dict[str, Any]) -> str:
 
 def measured(record: dict[str, Any], workload: str) -> Measured | None:
     rows = {row["target"]: row for row in record["rows"] if row["workload"] == workload}
-    if set(rows) != {"direct", "gateway"} or not rows["direct"]["rate"]:
+    if not {"direct", "gateway"} <= rows.keys() or not rows["direct"]["rate"]:
         return None
     meta = record.get("meta", {})
     return Measured(
