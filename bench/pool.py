@@ -54,8 +54,8 @@ def settings_of(meta: dict[str, Any]) -> str:
         f"engine slice {placement.get('engine_slice', 'default')}",
         f"{meta.get('rounds', '?')}×{meta.get('duration', '?')} s",
     ]
-    if meta.get("reference"):
-        parts.append("with nginx")
+    if meta.get("references"):
+        parts.append("with " + " and ".join(meta["references"]))
     if meta.get("gateway_settings"):
         parts.append(" ".join(meta["gateway_settings"]))
     return ", ".join(parts)

@@ -239,8 +239,9 @@ def start_gateway(
     return service
 
 
-# The reference proxy: a C proxy doing the same forwarding as the gateway (keep-alive pool to the
-# engine, X-Forwarded-For, whole bodies read before forwarding, in memory), with no security.
+# Reference proxies: C proxies forwarding to the engine as the gateway does (a keep-alive pool
+# of connections to it, X-Forwarded-For), with no security at all.
+# nginx reads each request body whole before forwarding it, as the gateway does, in memory.
 NGINX_CONF = """\
 worker_processes 1;
 daemon off;
@@ -270,20 +271,53 @@ http {{
   }}
 }}
 """
+# HAProxy streams bodies instead, moving them through the kernel with splice(2) where it can.
+HAPROXY_CONF = """\
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+  option http-keep-alive
+  option forwardfor
+  http-reuse always
+frontend bench
+  bind 127.0.0.1:{port}
+  default_backend engine
+backend engine
+  option splice-auto
+  server engine-0 {engine}
+"""
+REFERENCES = {
+    # name: (Debian package, configuration, its file name, command after the binary)
+    "nginx": ("nginx-light", NGINX_CONF, "nginx.conf", ("-p", "{home}", "-c", "{conf}")),
+    "haproxy": ("haproxy", HAPROXY_CONF, "haproxy.cfg", ("-db", "-f", "{conf}")),
+}
 
 
-def start_nginx(home: Path, engine_url: str, cpus: frozenset[int] | None) -> Service:
-    """nginx as the reference proxy in front of the engine, on the gateway's CPUs."""
-    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+def reference_binary(name: str) -> str:
+    binary = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if binary is None:
-        raise BenchError("--reference nginx needs nginx: apt-get install nginx-light")
+        package = REFERENCES[name][0]
+        raise BenchError(f"--reference {name} needs {name}: apt-get install {package}")
+    return binary
+
+
+def start_reference(name: str, home: Path, engine_url: str, cpus: frozenset[int] | None) -> Service:
+    """A reference proxy (one of REFERENCES) in front of the engine, on the gateway's CPUs."""
+    binary = reference_binary(name)
+    _, template, file_name, arguments = REFERENCES[name]
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    engine = engine_url.removeprefix("http://")
-    conf = home / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(home=home, engine=engine, port=port))
-    command = [binary, "-p", str(home), "-c", str(conf), "-e", "stderr"]
-    service = spawn("nginx", command, home.parent / "nginx.log", cpus)
+    conf = home / file_name
+    conf.write_text(
+        template.format(home=home, engine=engine_url.removeprefix("http://"), port=port)
+    )
+    command = [binary, *(arg.format(home=home, conf=conf) for arg in arguments)]
+    service = spawn(name, command, home.parent / f"{name}.log", cpus)
     service.url = f"http://127.0.0.1:{port}"
     try:
         wait_listening(service, port, 30.0)
@@ -381,23 +415,18 @@ class Snapshot:
     gateway: dict[int, int]  # worker pid → ticks
     gateway_supervisor: int
     engine: int
-    reference: int  # the reference proxy's processes (0 without one)
+    references: dict[str, int]  # reference proxy name → ticks of its processes
     kernel: int
     machine: int
     children: float  # seconds, processes we waited for (the load generator)
     runner: float
 
     @classmethod
-    def take(cls, gateway: Service, engine: Service, reference: Service | None) -> Snapshot:
+    def take(cls, gateway: Service, engine: Service, references: Iterable[Service]) -> Snapshot:
         table = process_table()
         workers = descendants(gateway.process.pid, table)
         engine_tree = descendants(engine.process.pid, table) | {engine.process.pid}
         kernel = descendants(KERNEL_THREADS_PARENT, table) | {KERNEL_THREADS_PARENT}
-        proxy = (
-            descendants(reference.process.pid, table) | {reference.process.pid}
-            if reference is not None
-            else set()
-        )
 
         def ticks(pids: Iterable[int]) -> int:
             return sum(table[pid][1] for pid in pids if pid in table)
@@ -407,7 +436,10 @@ class Snapshot:
             gateway={pid: table[pid][1] for pid in workers},
             gateway_supervisor=ticks([gateway.process.pid]),
             engine=ticks(engine_tree),
-            reference=ticks(proxy),
+            references={
+                proxy.name: ticks(descendants(proxy.process.pid, table) | {proxy.process.pid})
+                for proxy in references
+            },
             kernel=ticks(kernel),
             machine=machine_busy_ticks(),
             children=_rusage_seconds(resource.RUSAGE_CHILDREN),
@@ -422,7 +454,7 @@ class Usage:
     wall: float
     gateway: float  # the worker processes: what "gateway CPU per request" counts
     engine: float
-    reference: float  # the reference proxy (nginx), when the run has one
+    references: dict[str, float]  # reference proxy name → its CPU seconds
     loadgen: float
     kernel: float  # kernel threads, e.g. ksoftirqd delivering loopback packets under load
     other: float  # user processes that are not ours: noise from other tenants of the machine
@@ -435,18 +467,21 @@ def usage_between(before: Snapshot, after: Snapshot) -> Usage:
     ticks = {
         "supervisor": after.gateway_supervisor - before.gateway_supervisor,
         "engine": after.engine - before.engine,
-        "reference": after.reference - before.reference,
         "kernel": after.kernel - before.kernel,
     }
     machine = (after.machine - before.machine) / CLOCK_TICKS
     loadgen = after.children - before.children
     runner = after.runner - before.runner
-    ours = (gateway + sum(ticks.values())) / CLOCK_TICKS
+    references = {
+        name: (after.references[name] - before.references[name]) / CLOCK_TICKS
+        for name in after.references
+    }
+    ours = (gateway + sum(ticks.values())) / CLOCK_TICKS + sum(references.values())
     return Usage(
         wall=after.wall - before.wall,
         gateway=gateway / CLOCK_TICKS,
         engine=ticks["engine"] / CLOCK_TICKS,
-        reference=ticks["reference"] / CLOCK_TICKS,
+        references=references,
         loadgen=loadgen,
         kernel=ticks["kernel"] / CLOCK_TICKS,
         other=max(0.0, machine - ours - loadgen - runner),

@@ -12,8 +12,9 @@ from loadgen import LoadResult
 from procs import Usage
 
 GATEWAY_CPU_GOAL_US = 150.0
-# "nginx": the reference proxy, measured only with `--reference nginx`.
-TARGETS = ("direct", "gateway", "nginx")
+# The reference proxies are measured only when asked for (`--reference`).
+REFERENCES = ("nginx", "haproxy")
+TARGETS = ("direct", "gateway", *REFERENCES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class Row:
     p50_ms: float  # median over rounds (wrk histograms cannot be merged)
     p99_ms: float
     gateway_us: float | None  # CPU of the gateway workers per request; None when direct
-    reference_us: float | None  # CPU of nginx per request, on the nginx row only
+    reference_us: float | None  # CPU of the reference proxy per request, on its rows only
     engine_us: float
     engine_busy: float  # mean cores the engine used: about 1.0 when it never waits for work
     loadgen_us: float
@@ -62,8 +63,8 @@ def aggregate(runs: list[Run]) -> Row:
             else None
         ),
         reference_us=(
-            sum(run.usage.reference for run in runs) * per_request
-            if first.target == "nginx"
+            sum(run.usage.references[first.target] for run in runs) * per_request
+            if first.target in REFERENCES
             else None
         ),
         engine_us=sum(run.usage.engine for run in runs) * per_request,

@@ -89,14 +89,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--credentials", choices=("basic", "apikey", "bearer"), default="basic",
         help="how the workloads authenticate as elastic: Basic (default), an API key or a "
         "bearer token, each made through the gateway before measuring")  # fmt: skip
-    add("--reference", choices=("nginx",), help="also measure nginx, a C proxy doing the same "
-        "forwarding without security, on the gateway's CPUs: what forwarding alone costs here "
-        "(needs nginx: apt-get install nginx-light)")  # fmt: skip
+    add("--reference", default="", metavar="NAMES", help="also measure these C proxies "
+        "(nginx, haproxy, or nginx,haproxy) forwarding without security, on the gateway's CPUs: "
+        "what forwarding alone costs here (apt-get install nginx-light haproxy)")  # fmt: skip
     add("--label", default="", help="free text stored with the results (e.g. what was changed)")
     args = parser.parse_args(argv)
     unknown = set(args.workloads.split(",")) - set(WORKLOAD_ORDER)
     if unknown:
         parser.error(f"unknown workload(s) {sorted(unknown)}; choose from {WORKLOAD_ORDER}")
+    unknown = set(filter(None, args.reference.split(","))) - set(report.REFERENCES)
+    if unknown:
+        parser.error(f"unknown reference(s) {sorted(unknown)}; choose from {report.REFERENCES}")
     if args.duration < 1 or args.rounds < 1 or args.docs < 1:
         parser.error("--duration, --rounds and --docs must be at least 1")
     if args.retries < 0:
@@ -166,7 +169,7 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
         self.engine: Service | None = None
         self.gateway: Service | None = None
-        self.reference: Service | None = None
+        self.references: list[Service] = []
         self.auth: dict[str, str] = {}
         self.runs: list[report.Run] = []
         self.meta: dict[str, Any] = {}
@@ -186,7 +189,7 @@ class Bench:
 
     def _stop(self) -> None:
         # The proxies first: they drain into the engine.
-        for service in (self.reference, self.gateway, self.engine):
+        for service in (*self.references, self.gateway, self.engine):
             if service is not None:
                 say(f"stopping the {service.name}")
                 procs.stop(service)
@@ -245,11 +248,11 @@ class Bench:
             f"gateway at {self.gateway.url}"
             + (f" (as elastic, with {how[self.args.credentials]})" if self.auth else "")
         )
-        if self.args.reference == "nginx":
-            self.reference = procs.start_nginx(
-                self.work / "nginx-home", self.engine.url, self.placement.gateway
-            )
-            say(f"nginx at {self.reference.url}, on the gateway's CPUs")
+        for name in self._reference_names():
+            home = self.work / f"{name}-home"
+            proxy = procs.start_reference(name, home, self.engine.url, self.placement.gateway)
+            self.references.append(proxy)
+            say(f"{name} at {proxy.url}, on the gateway's CPUs")
         if "authz" in self.args.workloads.split(","):
             say("creating 500 indices, 50 roles and their user for the authz workload")
             seconds = workloads.load_authz(self.engine.url, self.gateway.url, self.auth)
@@ -276,8 +279,7 @@ class Bench:
         assert self.engine is not None
         assert self.gateway is not None
         targets = {"direct": self.engine.url, "gateway": self.gateway.url}
-        if self.reference is not None:
-            targets[self.reference.name] = self.reference.url
+        targets.update((proxy.name, proxy.url) for proxy in self.references)
         return targets
 
     def _prepare(self, workload: workloads.Workload) -> Path:
@@ -334,7 +336,11 @@ class Bench:
     def _snapshot(self) -> procs.Snapshot:
         assert self.engine is not None
         assert self.gateway is not None
-        return procs.Snapshot.take(self.gateway, self.engine, self.reference)
+        return procs.Snapshot.take(self.gateway, self.engine, self.references)
+
+    def _reference_names(self) -> list[str]:
+        chosen = self.args.reference.split(",")
+        return [name for name in report.REFERENCES if name in chosen]
 
     def _wait_quiet(self) -> None:
         """Wait (at most `--quiet-wait` seconds) for a second in which processes that are not
@@ -372,9 +378,9 @@ class Bench:
         print(f"gateway interpreter: {self.meta['machine']['python_executable']}")
         print(report.table(rows, titles))
         print(
-            "\nµs/req = CPU time per request (proxy: the gateway's worker processes, or nginx's); "
-            "noise = mean\ncores used by processes that are not the benchmark's during the runs "
-            "(other tenants)"
+            "\nµs/req = CPU time per request (proxy: the gateway's worker processes, or the "
+            "reference proxy's);\nnoise = mean cores used by processes that are not the "
+            "benchmark's during the runs (other tenants)"
         )
         print("goals (plain forwarding):")
         print(report.goal_lines(found))
@@ -402,7 +408,10 @@ class Bench:
             "gateway_settings": self.args.gateway_setting,
             "authenticated": bool(self.auth),
             "credentials": self.args.credentials,
-            "reference": _first_line(["nginx", "-v"]) if self.reference else None,
+            "references": {
+                name: _first_line([procs.reference_binary(name), "-v"])
+                for name in self._reference_names()
+            },
             "docs": self.args.docs,
             "duration": self.args.duration,
             "rounds": self.args.rounds,
