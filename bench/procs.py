@@ -21,7 +21,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,22 +157,44 @@ def wait_ready(service: Service, ready: re.Pattern[str], timeout: float) -> str:
         match = ready.search(text)
         if match:
             return match.group(1)
-        if service.process.poll() is not None:
-            raise BenchError(
-                f"the {service.name} exited with code {service.process.returncode} while "
-                f"starting\n{log_tail(service)}"
-            )
+        _check_running(service)
         time.sleep(0.2)
     raise BenchError(f"the {service.name} was not ready within {timeout:.0f}s\n{log_tail(service)}")
 
 
-def ready_or_stopped(service: Service, ready: re.Pattern[str], timeout: float) -> str:
-    """`wait_ready`, but a service that fails to start (or a Ctrl-C meanwhile) is stopped."""
+def wait_listening(service: Service, port: int, timeout: float) -> None:
+    """Poll until the service accepts connections on `port` (one that logs no ready line)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _check_running(service)
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1.0):
+            return
+        time.sleep(0.1)
+    raise BenchError(f"the {service.name} was not listening within {timeout:.0f}s")
+
+
+def _check_running(service: Service) -> None:
+    if service.process.poll() is not None:
+        raise BenchError(
+            f"the {service.name} exited with code {service.process.returncode} while "
+            f"starting\n{log_tail(service)}"
+        )
+
+
+@contextlib.contextmanager
+def stopped_on_failure(service: Service) -> Iterator[None]:
+    """A service that fails to start (or a Ctrl-C meanwhile) is stopped."""
     try:
-        return wait_ready(service, ready, timeout)
+        yield
     except BaseException:
         stop(service)
         raise
+
+
+def ready_or_stopped(service: Service, ready: re.Pattern[str], timeout: float) -> str:
+    """`wait_ready`, stopping a service that fails to start."""
+    with stopped_on_failure(service):
+        return wait_ready(service, ready, timeout)
 
 
 def banner_password(log_text: str) -> str | None:
@@ -319,26 +341,9 @@ def start_reference(name: str, home: Path, engine_url: str, cpus: frozenset[int]
     command = [binary, *(arg.format(home=home, conf=conf) for arg in arguments)]
     service = spawn(name, command, home.parent / f"{name}.log", cpus)
     service.url = f"http://127.0.0.1:{port}"
-    try:
+    with stopped_on_failure(service):
         wait_listening(service, port, 30.0)
-    except BaseException:
-        stop(service)
-        raise
     return service
-
-
-def wait_listening(service: Service, port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            raise BenchError(
-                f"the {service.name} exited with code {service.process.returncode} while "
-                f"starting\n{log_tail(service)}"
-            )
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1.0):
-            return
-        time.sleep(0.1)
-    raise BenchError(f"the {service.name} was not listening within {timeout:.0f}s")
 
 
 def stop(service: Service) -> None:

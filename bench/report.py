@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from loadgen import LoadResult
-from procs import Usage
+from procs import REFERENCES, Usage
 
 GATEWAY_CPU_GOAL_US = 150.0
 # The reference proxies are measured only when asked for (`--reference`).
-REFERENCES = ("nginx", "haproxy")
 TARGETS = ("direct", "gateway", *REFERENCES)
 
 

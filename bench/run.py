@@ -97,9 +97,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.workloads.split(",")) - set(WORKLOAD_ORDER)
     if unknown:
         parser.error(f"unknown workload(s) {sorted(unknown)}; choose from {WORKLOAD_ORDER}")
-    unknown = set(filter(None, args.reference.split(","))) - set(report.REFERENCES)
+    unknown = set(filter(None, args.reference.split(","))) - procs.REFERENCES.keys()
     if unknown:
-        parser.error(f"unknown reference(s) {sorted(unknown)}; choose from {report.REFERENCES}")
+        parser.error(
+            f"unknown reference(s) {sorted(unknown)}; choose from {list(procs.REFERENCES)}"
+        )
     if args.duration < 1 or args.rounds < 1 or args.docs < 1:
         parser.error("--duration, --rounds and --docs must be at least 1")
     if args.retries < 0:
@@ -248,7 +250,8 @@ class Bench:
             f"gateway at {self.gateway.url}"
             + (f" (as elastic, with {how[self.args.credentials]})" if self.auth else "")
         )
-        for name in self._reference_names():
+        chosen = self.args.reference.split(",")
+        for name in (name for name in procs.REFERENCES if name in chosen):
             home = self.work / f"{name}-home"
             proxy = procs.start_reference(name, home, self.engine.url, self.placement.gateway)
             self.references.append(proxy)
@@ -304,7 +307,7 @@ class Bench:
         targets = self._targets()
         say(f"{workload.title}: {workload.connections} connections")
         self._wrk(targets["direct"], script, workload, ENGINE_REWARM)
-        for proxy in list(targets)[1:]:
+        for proxy in (name for name in targets if name != "direct"):
             self._wrk(targets[proxy], script, workload, GATEWAY_WARMUP)
         for number in range(self.args.rounds):
             # Flip the order every round: whatever drifts during the run hits every target.
@@ -337,10 +340,6 @@ class Bench:
         assert self.engine is not None
         assert self.gateway is not None
         return procs.Snapshot.take(self.gateway, self.engine, self.references)
-
-    def _reference_names(self) -> list[str]:
-        chosen = self.args.reference.split(",")
-        return [name for name in report.REFERENCES if name in chosen]
 
     def _wait_quiet(self) -> None:
         """Wait (at most `--quiet-wait` seconds) for a second in which processes that are not
@@ -409,8 +408,8 @@ class Bench:
             "authenticated": bool(self.auth),
             "credentials": self.args.credentials,
             "references": {
-                name: _first_line([procs.reference_binary(name), "-v"])
-                for name in self._reference_names()
+                proxy.name: _first_line([procs.reference_binary(proxy.name), "-v"])
+                for proxy in self.references
             },
             "docs": self.args.docs,
             "duration": self.args.duration,
